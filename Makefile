@@ -1,0 +1,52 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+CONSTRAINTS := constraints.txt
+RUN_STAMP  := $(VENV)/.stamp-run
+TEST_STAMP := $(VENV)/.stamp-test
+ARGS ?=
+
+.PHONY: run test lint bench headless screenshot clean sysdeps-run sysdeps-test
+
+# Until the dispatcher window lands, `make run` starts the service mode.
+run: sysdeps-run $(RUN_STAMP)
+	$(BIN)/cartrack-desktop --headless $(ARGS)
+
+headless: $(RUN_STAMP)
+	$(BIN)/cartrack-desktop --headless $(ARGS)
+
+test: sysdeps-test $(TEST_STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check cartrack_desktop tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: sysdeps-test $(TEST_STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+sysdeps-run:
+	@scripts/system-deps.sh run
+
+sysdeps-test:
+	@scripts/system-deps.sh test
+
+$(VENV)/.created:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	touch $@
+
+$(RUN_STAMP): $(VENV)/.created pyproject.toml $(CONSTRAINTS)
+	$(PIP) install -q -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP) pyproject.toml $(CONSTRAINTS)
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

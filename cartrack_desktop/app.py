@@ -1,0 +1,35 @@
+"""Composition root: settings, logging, then the service or the window."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from .config import ConfigError, load_settings
+from .logging_setup import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(argv)
+    except ConfigError as exc:
+        print(f"cartrack-desktop: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if settings.headless:
+        from .headless import run_headless  # never imports Qt
+
+        return asyncio.run(run_headless(settings))
+    from .ui.application import run_gui
+
+    return run_gui(settings)
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,247 @@
+"""The wire format, and the one place where untrusted data is parsed and validated.
+
+Everything that arrives from Redis (pub/sub, keys) or MongoDB goes through here
+before any other code sees it. A rejected input raises MessageRejected with a
+short, stable `kind` so callers can count rejections per kind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .models import CAR_ID_RE, Position
+
+Loads = Callable[[bytes | str], Any]
+
+MAX_POSITION_BYTES = 1024          # a real position message is ~130 bytes
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # 50k rows at ~110 bytes
+MAX_BATCH_ROWS = 50_000
+MAX_OBJECT_KEYS = 16
+MAX_SPEED_MPH = 200.0              # above any police pursuit; anything beyond is a broken producer
+MAX_FUTURE_S = 120.0               # device clock skew we tolerate
+MAX_AGE_S = 24 * 3600.0            # a "live" fix older than a day is garbage
+MAX_TEXT_CHARS = 200
+
+BATCH_VERSION = 1
+
+REJECTION_KINDS = (
+    "oversize",
+    "malformed_json",
+    "not_object",
+    "missing_field",
+    "bad_type",
+    "not_finite",
+    "bad_car_id",
+    "lat_range",
+    "lng_range",
+    "speed_range",
+    "heading_range",
+    "future_timestamp",
+    "stale_timestamp",
+    "channel_mismatch",
+    "bad_batch",
+    "bad_text",
+)
+
+_FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
+
+
+class MessageRejected(ValueError):
+    """An input that does not satisfy the wire contract."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite constant {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError("number out of range")
+    return value
+
+
+def strict_json_loads(raw: bytes | str) -> Any:
+    """stdlib JSON without NaN/Infinity (as orjson, which the services use, already is)."""
+    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _number(obj: Mapping[str, Any], name: str) -> float:
+    try:
+        value = obj[name]
+    except KeyError:
+        raise MessageRejected("missing_field", name) from None
+    return _as_number(value, name)
+
+
+def _as_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MessageRejected("bad_type", name)
+    try:
+        f = float(value)
+    except OverflowError:  # huge int
+        raise MessageRejected("not_finite", name) from None
+    if not math.isfinite(f):
+        raise MessageRejected("not_finite", name)
+    return f
+
+
+def validate_car_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MessageRejected("bad_type", "car_id")
+    if CAR_ID_RE.match(value) is None:
+        raise MessageRejected("bad_car_id")
+    return value
+
+
+def validate_text(value: Any, name: str, *, max_chars: int = MAX_TEXT_CHARS, allow_empty: bool = False) -> str:
+    """Free text (call signs, notes): a str of bounded length without control characters.
+
+    Markup is allowed through as literal characters: it is only ever shown via textContent
+    or Qt plain-text widgets.
+    """
+    if not isinstance(value, str):
+        raise MessageRejected("bad_type", name)
+    if len(value) > max_chars or (not allow_empty and not value.strip()):
+        raise MessageRejected("bad_text", name)
+    if any((ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in value):
+        raise MessageRejected("bad_text", name)
+    return value
+
+
+def _check_ranges(
+    car_id: str, lat: float, lng: float, speed: float, heading: float, ts: float, now: float | None
+) -> Position:
+    if not -90.0 <= lat <= 90.0:
+        raise MessageRejected("lat_range")
+    if not -180.0 <= lng <= 180.0:
+        raise MessageRejected("lng_range")
+    if not 0.0 <= speed <= MAX_SPEED_MPH:
+        raise MessageRejected("speed_range")
+    if not 0.0 <= heading < 360.0:
+        raise MessageRejected("heading_range")
+    if ts <= 0:
+        raise MessageRejected("stale_timestamp")
+    if now is not None:
+        if ts > now + MAX_FUTURE_S:
+            raise MessageRejected("future_timestamp")
+        if ts < now - MAX_AGE_S:
+            raise MessageRejected("stale_timestamp")
+    return Position(car_id, lat, lng, speed, heading, ts)
+
+
+def validate_position(obj: Any, *, now: float | None) -> Position:
+    """Validate an already-parsed position object. `now=None` skips the freshness window (history)."""
+    if not isinstance(obj, dict):
+        raise MessageRejected("not_object")
+    if len(obj) > MAX_OBJECT_KEYS:
+        raise MessageRejected("oversize", "too many keys")
+    if "car_id" not in obj:
+        raise MessageRejected("missing_field", "car_id")
+    car_id = validate_car_id(obj["car_id"])
+    return _check_ranges(
+        car_id,
+        _number(obj, "lat"),
+        _number(obj, "lng"),
+        _number(obj, "speed"),
+        _number(obj, "heading"),
+        _number(obj, "timestamp"),
+        now,
+    )
+
+
+def decode_position(
+    raw: bytes | str,
+    *,
+    now: float | None,
+    loads: Loads = strict_json_loads,
+    expected_car_id: str | None = None,
+) -> Position:
+    """Parse one JSON position message (pub/sub payload or key value)."""
+    if not isinstance(raw, bytes | str):
+        raise MessageRejected("bad_type", "payload")
+    if len(raw) > MAX_POSITION_BYTES:
+        raise MessageRejected("oversize")
+    try:
+        obj = loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise MessageRejected("malformed_json") from None
+    pos = validate_position(obj, now=now)
+    if expected_car_id is not None and pos.car_id != expected_car_id:
+        raise MessageRejected("channel_mismatch")
+    return pos
+
+
+def encode_position(p: Position) -> dict[str, Any]:
+    """The JSON object stored at car:location:{id} and published on its stream channel."""
+    return {
+        "car_id": p.car_id,
+        "lat": round(p.lat, 7),
+        "lng": round(p.lng, 7),
+        "speed": round(p.speed, 2),
+        "heading": round(p.heading, 2) % 360.0,
+        "timestamp": round(p.timestamp, 3),
+    }
+
+
+def encode_batch(positions: Iterable[Position], *, sent_at: float) -> dict[str, Any]:
+    """Fleet-wide batch (channel cartrack:batch): one row [id, lat, lng, speed, heading, ts] per unit."""
+    rows = []
+    for p in positions:
+        e = encode_position(p)
+        rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
+    return {"v": BATCH_VERSION, "sent": round(sent_at, 3), "cars": rows}
+
+
+def decode_batch(
+    raw: bytes | str,
+    *,
+    now: float | None,
+    loads: Loads = strict_json_loads,
+    on_reject: Callable[[str], None] | None = None,
+) -> tuple[list[Position], float]:
+    """Parse a batch; bad rows are dropped one by one (reported via on_reject), a bad envelope raises.
+
+    Returns the valid positions and the producer's send time (for latency measurement).
+    """
+    if not isinstance(raw, bytes | str):
+        raise MessageRejected("bad_type", "payload")
+    if len(raw) > MAX_BATCH_BYTES:
+        raise MessageRejected("oversize")
+    try:
+        obj = loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise MessageRejected("malformed_json") from None
+    if not isinstance(obj, dict) or obj.get("v") != BATCH_VERSION:
+        raise MessageRejected("bad_batch", "envelope")
+    rows = obj.get("cars")
+    if not isinstance(rows, list) or len(rows) > MAX_BATCH_ROWS:
+        raise MessageRejected("bad_batch", "rows")
+    sent = _as_number(obj.get("sent", 0.0), "sent")
+    out: list[Position] = []
+    for row in rows:
+        try:
+            if not isinstance(row, list) or len(row) != 6:
+                raise MessageRejected("bad_batch", "row shape")
+            out.append(
+                _check_ranges(
+                    validate_car_id(row[0]),
+                    _as_number(row[1], "lat"),
+                    _as_number(row[2], "lng"),
+                    _as_number(row[3], "speed"),
+                    _as_number(row[4], "heading"),
+                    _as_number(row[5], "timestamp"),
+                    now,
+                )
+            )
+        except MessageRejected as exc:
+            if on_reject is not None:
+                on_reject(exc.kind)
+    return out, sent

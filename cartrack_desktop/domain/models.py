@@ -1,0 +1,95 @@
+"""Value objects shared by every layer."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+CAR_ID_PATTERN = r"[A-Za-z0-9_-]{1,32}"
+CAR_ID_RE = re.compile(CAR_ID_PATTERN + r"\Z")
+
+
+def is_valid_car_id(value: object) -> bool:
+    return isinstance(value, str) and CAR_ID_RE.match(value) is not None
+
+
+class UnitStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    OUT_OF_SERVICE = "out_of_service"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    UnitStatus.AVAILABLE: "Available",
+    UnitStatus.DISPATCHED: "Dispatched",
+    UnitStatus.EN_ROUTE: "En route",
+    UnitStatus.ON_SCENE: "On scene",
+    UnitStatus.OUT_OF_SERVICE: "Out of service",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One fix of one unit. speed in mph, heading in degrees [0, 360), timestamp epoch s (UTC)."""
+
+    car_id: str
+    lat: float
+    lng: float
+    speed: float
+    heading: float
+    timestamp: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "car_id": self.car_id,
+            "lat": self.lat,
+            "lng": self.lng,
+            "speed": self.speed,
+            "heading": self.heading,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyCar:
+    """A position plus its straight-line distance from the query point."""
+
+    position: Position
+    distance_km: float
+
+    @property
+    def car_id(self) -> str:
+        return self.position.car_id
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.position.as_dict()
+        d["distance_km"] = self.distance_km
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Car:
+    """A fleet registry entry (MongoDB `cars`)."""
+
+    car_id: str
+    call_sign: str
+    status: UnitStatus = UnitStatus.AVAILABLE
+    location: Position | None = None
+    incident_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCycle:
+    """The live positions captured at one sync instant; cycle_id is the 10 s bucket number."""
+
+    cycle_id: int
+    taken_at: float
+    positions: tuple[Position, ...] = field(default_factory=tuple)

@@ -1,0 +1,17 @@
+"""One logging format for the window and the service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Libraries chatter at INFO about every connection; keep their warnings.
+    for noisy in ("pymongo", "asyncio", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -1,0 +1,1 @@
+"""asyncio services over Redis and MongoDB. They may import the domain, never Qt."""

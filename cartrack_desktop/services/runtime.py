@@ -1,0 +1,231 @@
+"""The Qt-free core of the application: servers, clients, simulator, sync and their tasks.
+
+Both the headless service and the window build on this; it never imports Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pymongo
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from ..config import Settings, redact_url
+from ..domain.models import Car
+from .archive import Archive, Doc
+from .embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
+from .errors import ErrorBus, Level
+from .live_store import LiveStore
+from .redis_conn import make_redis
+from .rejections import RejectionCounter
+from .simulator import Simulator
+from .supervisor import Supervisor, backoff_delay
+from .sync import LocationSync
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+PRUNE_EVERY_S = 5.0
+HEALTH_EVERY_S = 2.0
+MONGO_TIMEOUT_MS = 5000
+
+
+@dataclass
+class Health:
+    redis_ok: bool = False
+    mongo_ok: bool = False
+    redis_detail: str = "connecting"
+    mongo_detail: str = "connecting"
+    changed_at: float = field(default_factory=time.time)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, errors: ErrorBus | None = None) -> None:
+        self.settings = settings
+        self.errors = errors or ErrorBus()
+        self.supervisor = Supervisor(self.errors)
+        self.health = Health()
+        self.redis_rejections = RejectionCounter("redis")
+        self.mongo_rejections = RejectionCounter("mongodb")
+        self._lock: DataDirLock | None = None
+        self._embedded_redis: EmbeddedRedis | None = None
+        self._embedded_mongo: EmbeddedMongo | None = None
+        self.redis_url = ""
+        self.mongo_uri = ""
+        self.store: LiveStore | None = None
+        self.archive: Archive | None = None
+        self.simulator: Simulator | None = None
+        self.sync: LocationSync | None = None
+        self.fleet: dict[str, Car] = {}
+        self.fleet_listeners: list[Callable[[list[Car]], None]] = []
+        self._mongo: AsyncMongoClient[Doc] | None = None
+        self._closers: list[Callable[[], object]] = []
+
+    # ---- start --------------------------------------------------------------------------------
+    async def start(self, progress: Progress | None = None) -> None:
+        say = progress or (lambda msg: log.info("%s", msg))
+        s = self.settings
+        run_dir = s.data_dir / "run"
+        try:
+            if s.redis_url is None or s.mongo_uri is None:
+                s.data_dir.mkdir(parents=True, exist_ok=True)
+                self._lock = DataDirLock(s.data_dir)
+                self._lock.acquire()
+            starts = []
+            if s.redis_url is None:
+                say("Starting the embedded Redis server…")
+                self._embedded_redis = EmbeddedRedis(run_dir)
+                starts.append(self._embedded_redis.start())
+            if s.mongo_uri is None:
+                say("Starting the embedded database (SecantusDB)…")
+                self._embedded_mongo = EmbeddedMongo(run_dir, s.data_dir / "mongo")
+                starts.append(self._embedded_mongo.start())
+            if starts:
+                await asyncio.gather(*starts)
+        except BaseException:
+            await self.stop()
+            raise
+        self.redis_url = s.redis_url or (self._embedded_redis.url if self._embedded_redis else "")
+        self.mongo_uri = s.mongo_uri or (self._embedded_mongo.uri if self._embedded_mongo else "")
+        log.info("Redis: %s", "embedded" if s.redis_url is None else redact_url(self.redis_url))
+        log.info("MongoDB: %s (database %s)", "embedded" if s.mongo_uri is None else redact_url(self.mongo_uri),
+                 s.mongo_db)
+
+        say("Connecting…")
+        redis_client = make_redis(self.redis_url, name="cartrack-store")
+        self._closers.append(redis_client.aclose)
+        self.store = LiveStore(redis_client, rejections=self.redis_rejections)
+        self._mongo = AsyncMongoClient(
+            self.mongo_uri, serverSelectionTimeoutMS=MONGO_TIMEOUT_MS, connectTimeoutMS=MONGO_TIMEOUT_MS,
+            appname="cartrack-desktop", tz_aware=True,
+        )
+        self._closers.append(self._mongo.close)
+        self.archive = Archive(self._mongo, s.mongo_db, rejections=self.mongo_rejections)
+        self.sync = LocationSync(self.store, self.archive)
+        if s.simulator:
+            self.simulator = Simulator(self.store, seed=s.seed)
+
+        sup = self.supervisor
+        sup.start("health", self._health_loop)
+        sup.start("fleet", self._load_fleet)
+        sup.start("sync-capture", self.sync.run_capture)
+        sup.start("sync-writer", self.sync.run_writer)
+        sup.start("prune", self._prune_loop)
+        say("Running")
+
+    # ---- tasks -------------------------------------------------------------------------------
+    async def _load_fleet(self) -> None:
+        """Schema + fleet registry; retried until MongoDB answers, then the simulator starts."""
+        assert self.archive is not None
+        attempt = 0
+        while True:
+            try:
+                with pymongo.timeout(10):
+                    await self.archive.ensure_schema()
+                    cars = (await self.archive.ensure_fleet(self.settings.cars) if self.simulator
+                            else await self.archive.load_fleet())
+                break
+            except PyMongoError as exc:
+                if attempt == 0:
+                    self.errors.report("fleet", f"fleet registry unavailable, retrying: {exc}", Level.WARNING)
+                await asyncio.sleep(backoff_delay(attempt, 1.0, 15.0))
+                attempt += 1
+        self.set_fleet(cars)
+        log.info("fleet: %d unit(s) registered", len(cars))
+        if self.simulator is not None:
+            self.simulator.sync_fleet(cars)
+            self.supervisor.start("simulator", self.simulator.run)
+
+    def set_fleet(self, cars: list[Car]) -> None:
+        self.fleet = {c.car_id: c for c in cars}
+        for listener in list(self.fleet_listeners):
+            listener(cars)
+
+    async def _prune_loop(self) -> None:
+        assert self.store is not None
+        while True:
+            try:
+                await self.store.prune_expired()
+            except (RedisError, OSError) as exc:
+                log.debug("prune skipped: %s", exc)
+            await asyncio.sleep(PRUNE_EVERY_S)
+
+    async def _health_loop(self) -> None:
+        assert self.store is not None
+        assert self._mongo is not None
+        while True:
+            redis_ok, redis_detail = True, "connected"
+            try:
+                await asyncio.wait_for(self.store.ping(), 2.0)
+            except (RedisError, OSError, TimeoutError) as exc:
+                redis_ok, redis_detail = False, _short(exc) or "unreachable"
+            mongo_ok, mongo_detail = True, "connected"
+            try:
+                with pymongo.timeout(2.0):
+                    await self._mongo.admin.command("ping")
+            except (PyMongoError, OSError) as exc:
+                mongo_ok, mongo_detail = False, _short(exc) or "unreachable"
+            h = self.health
+            if (redis_ok, mongo_ok) != (h.redis_ok, h.mongo_ok):
+                for name, ok, was, detail in (("Redis", redis_ok, h.redis_ok, redis_detail),
+                                              ("MongoDB", mongo_ok, h.mongo_ok, mongo_detail)):
+                    if ok != was:
+                        self.errors.report(name, "connected" if ok else f"connection lost: {detail}",
+                                           Level.INFO if ok else Level.WARNING)
+                h.changed_at = time.time()
+            h.redis_ok, h.redis_detail, h.mongo_ok, h.mongo_detail = redis_ok, redis_detail, mongo_ok, mongo_detail
+            await asyncio.sleep(HEALTH_EVERY_S)
+
+    def stats_line(self) -> str:
+        sim = self.simulator.stats if self.simulator else None
+        sy = self.sync.stats if self.sync else None
+        parts = [
+            f"redis={'ok' if self.health.redis_ok else 'DOWN'}",
+            f"mongo={'ok' if self.health.mongo_ok else 'DOWN'}",
+        ]
+        if sim is not None:
+            parts.append(f"units={sim.units} ticks={sim.ticks} tick_ms={sim.last_tick_s * 1000:.1f}")
+        if sy is not None:
+            parts.append(
+                f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
+                f"pending={sy.pending} failures={sy.failures}"
+            )
+        rejected = self.redis_rejections.total + self.mongo_rejections.total
+        parts.append(f"rejected={rejected}")
+        return " ".join(parts)
+
+    # ---- stop ---------------------------------------------------------------------------------
+    async def stop(self, *, flush_timeout: float = 2.0) -> None:
+        """Cancel tasks, write what the sync still holds (briefly), close clients, stop servers."""
+        await self.supervisor.stop()
+        if self.sync is not None and self.health.mongo_ok and self.health.redis_ok:
+            # a last cycle, so a clean stop keeps the positions since the last 10 s slot
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sync.capture(), 1.0)
+                await self.sync.flush(flush_timeout)
+        if self.sync is not None and self.sync.backlog:
+            log.warning("sync: %d cycle(s) not written at shutdown", len(self.sync.backlog))
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await asyncio.wait_for(result, 2.0)
+        self._closers.clear()
+        stops = [srv.stop() for srv in (self._embedded_redis, self._embedded_mongo) if srv is not None]
+        if stops:
+            await asyncio.gather(*stops, return_exceptions=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__

@@ -1,0 +1,91 @@
+"""Named long-running tasks: started, restarted with capped backoff on failure, stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .errors import ErrorBus, Level
+
+log = logging.getLogger(__name__)
+
+TaskFactory = Callable[[], Coroutine[Any, Any, None]]
+RESTART_BACKOFF_S = (0.5, 30.0)
+HEALTHY_AFTER_S = 60.0  # a run this long resets the backoff
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Capped exponential backoff with full jitter in [delay/2, delay]."""
+    delay = min(cap, base * 2.0 ** min(attempt, 30))
+    r: float = (rng or random).random()
+    return delay * (0.5 + 0.5 * r)
+
+
+class Supervisor:
+    def __init__(self, errors: ErrorBus) -> None:
+        self._errors = errors
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.restarts: dict[str, int] = {}
+
+    def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> asyncio.Task[None]:
+        if name in self._tasks and not self._tasks[name].done():
+            raise RuntimeError(f"task {name!r} is already running")
+        task = asyncio.get_running_loop().create_task(self._guard(name, factory, restart), name=name)
+        self._tasks[name] = task
+        task.add_done_callback(self._done)
+        return task
+
+    def running(self, name: str) -> bool:
+        t = self._tasks.get(name)
+        return t is not None and not t.done()
+
+    async def cancel(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _guard(self, name: str, factory: TaskFactory, restart: bool) -> None:
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported, then restarted
+                if time.monotonic() - started > HEALTHY_AFTER_S:
+                    attempt = 0
+                self._errors.report(name, f"failed: {type(exc).__name__}: {exc}", Level.ERROR, exc)
+                if not restart:
+                    return
+                delay = backoff_delay(attempt, *RESTART_BACKOFF_S)
+                attempt += 1
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                log.info("restarting %s in %.1f s", name, delay)
+                await asyncio.sleep(delay)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # only if _guard itself broke
+            self._errors.report(task.get_name(), f"crashed: {exc!r}", Level.ERROR, exc)
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Cancel every task and wait for them (bounded)."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        self._tasks.clear()
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                log.warning("task %s did not stop within %.1f s", t.get_name(), timeout)

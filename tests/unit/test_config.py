@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from cartrack_desktop.config import DEFAULT_CARS, ConfigError, load_settings, redact_url
+
+
+def settings(argv=(), env=None, dotenv: Path | None = None, tmp: Path | None = None):
+    return load_settings(list(argv), environ=env or {}, dotenv_path=dotenv or Path("/nonexistent/.env"))
+
+
+def test_defaults():
+    s = settings()
+    assert s.redis_url is None and s.mongo_uri is None
+    assert s.cars == DEFAULT_CARS and s.simulator and not s.headless and s.duration is None
+    assert s.mongo_db == "cartrack"
+    assert s.tile_url.startswith("https://tile.openstreetmap.org/")
+    assert "OpenStreetMap" in s.tile_attribution
+
+
+def test_precedence_cli_over_env_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("CARTRACK_CARS=7\nCARTRACK_REDIS_URL=redis://dotenv:1/0\nCARTRACK_LOG_LEVEL=debug\n")
+    s = settings(env={}, dotenv=dotenv)
+    assert (s.cars, s.redis_url, s.log_level) == (7, "redis://dotenv:1/0", "DEBUG")
+    s = settings(env={"CARTRACK_CARS": "8"}, dotenv=dotenv)
+    assert s.cars == 8 and s.redis_url == "redis://dotenv:1/0"
+    s = settings(["--cars", "9", "--redis-url", "redis://cli:2/0"], env={"CARTRACK_CARS": "8"}, dotenv=dotenv)
+    assert s.cars == 9 and s.redis_url == "redis://cli:2/0"
+
+
+def test_seed_redis_variables():
+    s = settings(env={"REDIS_HOST": "db.example", "REDIS_PORT": "6380", "REDIS_PASSWORD": "p@ss:w/rd",
+                      "REDIS_DB": "3"})
+    assert s.redis_url == "redis://:p%40ss%3Aw%2Frd@db.example:6380/3"
+    # the explicit URL wins over the seed variables
+    s = settings(env={"REDIS_HOST": "db.example", "CARTRACK_REDIS_URL": "redis://other:1/0"})
+    assert s.redis_url == "redis://other:1/0"
+
+
+def test_mongo_database_from_uri():
+    assert settings(["--mongo-uri", "mongodb://h:27017/fleetdb"]).mongo_db == "fleetdb"
+    assert settings(["--mongo-uri", "mongodb://h:27017/"]).mongo_db == "cartrack"
+
+
+@pytest.mark.parametrize(("argv", "env", "setting"), [
+    (["--cars", "-5"], {}, "--cars"),
+    (["--cars", "many"], {}, "--cars"),
+    ([], {"CARTRACK_CARS": "-1"}, "CARTRACK_CARS"),
+    (["--redis-url", "http://x:1"], {}, "--redis-url"),
+    (["--redis-url", "redis://:99999999"], {}, "--redis-url"),
+    ([], {"CARTRACK_REDIS_URL": "redis//nope"}, "CARTRACK_REDIS_URL"),
+    (["--mongo-uri", "postgres://x"], {}, "--mongo-uri"),
+    (["--mongo-uri", "mongodb://h:notaport"], {}, "--mongo-uri"),
+    (["--duration", "0"], {}, "--duration"),
+    (["--duration", "nan"], {}, "--duration"),
+    (["--log-level", "LOUD"], {}, "--log-level"),
+    (["--tiles", "ftp://x/{z}/{x}/{y}"], {}, "--tiles"),
+    (["--tiles", "https://x/tile.png"], {}, "--tiles"),
+    ([], {"REDIS_HOST": "h", "REDIS_PORT": "x"}, "REDIS_PORT"),
+    (["--bogus"], {}, "command line"),
+    (["--headless", "--screenshot", "x.png"], {}, "--screenshot"),
+])
+def test_bad_values_name_the_setting(argv, env, setting):
+    with pytest.raises(ConfigError) as info:
+        settings(argv, env=env)
+    assert info.value.setting == setting
+    assert "\n" not in str(info.value)
+
+
+def test_no_tiles():
+    assert settings(["--tiles", "none"]).tile_url == ""
+
+
+def test_redact_url():
+    assert redact_url("redis://user:secret@h:1/0") == "redis://user:***@h:1/0"
+    assert redact_url("redis://:secret@h:1/0") == "redis://:***@h:1/0"
+    assert redact_url("mongodb://h:1/db") == "mongodb://h:1/db"
+    assert "secret" not in redact_url("unix://:secret@/tmp/x.sock?db=0")
