@@ -10,9 +10,8 @@ ARGS ?=
 
 .PHONY: run test lint bench headless screenshot clean sysdeps-run sysdeps-test
 
-# Until the dispatcher window lands, `make run` starts the service mode.
 run: sysdeps-run $(RUN_STAMP)
-	$(BIN)/cartrack-desktop --headless $(ARGS)
+	$(BIN)/cartrack-desktop $(ARGS)
 
 headless: $(RUN_STAMP)
 	$(BIN)/cartrack-desktop --headless $(ARGS)

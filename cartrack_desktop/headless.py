@@ -10,6 +10,7 @@ import signal
 from .config import Settings
 from .services.embedded import EmbeddedError
 from .services.runtime import Runtime
+from .services.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ async def run_headless(settings: Settings) -> int:
     try:
         if settings.duration:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.duration)
+                await within(stop.wait(), settings.duration)
         else:
             await stop.wait()
     finally:

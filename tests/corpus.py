@@ -69,11 +69,11 @@ BAD_MESSAGES: list[tuple[str, bytes, str]] = [
 ]
 
 # Hostile free text (call signs, notes): valid strings that must be displayed literally.
-HOSTILE_TEXT = [
-    "<img src=x onerror=alert(1)>",
-    "</script><script>window.__pwned=1</script>",
+HOSTILE_TEXT = [  # each fits a call sign (<= 32 characters)
+    "<img src=x onerror=__pwned=1>",
+    "</script><script>__pwned=1//",
     "`${window.__pwned=1}`",
     "${alert(1)}",
-    "\"'><svg onload=alert(1)>",
+    "\"'><svg onload=__pwned=1>",
     "<b>bold</b> & &amp;",
 ]

@@ -106,7 +106,11 @@ class Archive:
     def _car_from_doc(self, doc: Doc) -> Car | None:
         try:
             car_id = validate_car_id(doc.get("_id"))
-            call_sign = validate_text(doc.get("call_sign"), "call_sign", max_chars=CALL_SIGN_MAX)
+            try:
+                call_sign = validate_text(doc.get("call_sign"), "call_sign", max_chars=CALL_SIGN_MAX)
+            except MessageRejected as exc:  # keep the unit visible under its id
+                self.rejections.reject(exc.kind, car_id)
+                call_sign = car_id
             try:
                 status = UnitStatus(doc.get("status", UnitStatus.AVAILABLE.value))
             except ValueError:

@@ -32,6 +32,8 @@ from urllib.parse import quote
 
 import psutil
 
+from .timeouts import within
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
@@ -207,7 +209,7 @@ class _EmbeddedServer:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+                await within(proc.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
                 log.warning("embedded %s did not stop within %.0f s; killing it", self.name, STOP_TIMEOUT_S)
                 with contextlib.suppress(ProcessLookupError):

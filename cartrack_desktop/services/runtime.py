@@ -28,6 +28,7 @@ from .rejections import RejectionCounter
 from .simulator import Simulator
 from .supervisor import Supervisor, backoff_delay
 from .sync import LocationSync
+from .timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Runtime:
         while True:
             redis_ok, redis_detail = True, "connected"
             try:
-                await asyncio.wait_for(self.store.ping(), 2.0)
+                await within(self.store.ping(), 2.0)
             except (RedisError, OSError, TimeoutError) as exc:
                 redis_ok, redis_detail = False, _short(exc) or "unreachable"
             mongo_ok, mongo_detail = True, "connected"
@@ -208,7 +209,7 @@ class Runtime:
         if self.sync is not None and self.health.mongo_ok and self.health.redis_ok:
             # a last cycle, so a clean stop keeps the positions since the last 10 s slot
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.sync.capture(), 1.0)
+                await within(self.sync.capture(), 1.0)
                 await self.sync.flush(flush_timeout)
         if self.sync is not None and self.sync.backlog:
             log.warning("sync: %d cycle(s) not written at shutdown", len(self.sync.backlog))
@@ -216,7 +217,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 result = close()
                 if asyncio.iscoroutine(result):
-                    await asyncio.wait_for(result, 2.0)
+                    await within(result, 2.0)
         self._closers.clear()
         stops = [srv.stop() for srv in (self._embedded_redis, self._embedded_mongo) if srv is not None]
         if stops:

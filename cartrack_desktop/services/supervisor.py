@@ -26,6 +26,18 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
     return delay * (0.5 + 0.5 * r)
 
 
+def _where(task: asyncio.Task[None]) -> str:
+    """The chain of awaits a task is suspended in (for stuck-task reports)."""
+    parts: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(parts) < 20:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            parts.append(f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return " -> ".join(parts) or "?"
+
+
 class Supervisor:
     def __init__(self, errors: ErrorBus) -> None:
         self._errors = errors
@@ -80,12 +92,20 @@ class Supervisor:
             self._errors.report(task.get_name(), f"crashed: {exc!r}", Level.ERROR, exc)
 
     async def stop(self, timeout: float = 3.0) -> None:
-        """Cancel every task and wait for them (bounded)."""
+        """Cancel every task and wait for them (bounded).
+
+        The cancellation is repeated: a library that turns a CancelledError into its own
+        error (seen with the MongoDB driver during a network call) would otherwise leave a
+        loop running; the repeat reaches it at its next await.
+        """
         tasks = [t for t in self._tasks.values() if not t.done()]
         self._tasks.clear()
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        pending: set[asyncio.Task[None]] = set(tasks)
+        while pending and time.monotonic() < deadline:
             for t in pending:
-                log.warning("task %s did not stop within %.1f s", t.get_name(), timeout)
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=min(0.25, max(0.01, deadline - time.monotonic())))
+        if pending:
+            for t in pending:
+                log.warning("task %s did not stop within %.1f s (at %s)", t.get_name(), timeout, _where(t))

@@ -23,6 +23,7 @@ from ..domain.models import SyncCycle
 from .archive import Archive
 from .live_store import LiveStore
 from .supervisor import backoff_delay
+from .timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class LocationSync:
     async def capture(self) -> SyncCycle | None:
         taken_at = self._clock()
         try:
-            positions = await asyncio.wait_for(self._store.get_all_car_locations(), self.timeout_s)
+            positions = await within(self._store.get_all_car_locations(), self.timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
             self.stats.capture_failures += 1
             self.stats.last_error = f"Redis: {exc}"
@@ -131,7 +132,7 @@ class LocationSync:
         t0 = time.monotonic()
         try:
             with pymongo.timeout(timeout):
-                written = await asyncio.wait_for(
+                written = await within(
                     self._archive.write_cycle(cycle, retry=attempts > 1, attempts=attempts), timeout + 2.0
                 )
         except (PyMongoError, OSError, TimeoutError) as exc:

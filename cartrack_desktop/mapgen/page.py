@@ -1,0 +1,143 @@
+"""The base map page: generated with folium, with folium's CDN assets replaced by the vendored ones.
+
+The page is written to a file and served to the web view through the app's own
+`cartrack://app/` scheme. A Content-Security-Policy allows only the vendored files, the
+exact inline scripts folium generated (by hash) and images from the configured tile host:
+even if markup ever reached the DOM, no injected script could run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import folium
+
+RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+SCHEME = "cartrack"
+ORIGIN = f"{SCHEME}://app"
+PAGE_NAME = "index.html"
+
+LOCAL_JS = [
+    ("leaflet", "leaflet/leaflet.js"),
+    ("cartrack_map", "map/cartrack-map.js"),
+]
+LOCAL_CSS = [
+    ("leaflet_css", "leaflet/leaflet.css"),
+    ("cartrack_map_css", "map/cartrack-map.css"),
+]
+
+ATLANTA_CENTER = (33.7490, -84.3880)
+
+
+@dataclass(frozen=True)
+class MapPage:
+    path: Path
+    tile_origin: str | None     # e.g. "https://tile.openstreetmap.org" or "https://*.tile.example.com"
+    csp: str
+
+
+def tile_origin(tile_url: str) -> str | None:
+    """Scheme and host(:port) of a tile template; a {s} subdomain becomes a wildcard."""
+    if not tile_url:
+        return None
+    parts = urlsplit(tile_url.replace("{s}", "subdomain-placeholder"))
+    host = (parts.hostname or "").replace("subdomain-placeholder", "*")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+_SCRIPT_RE = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
+_STYLE_RE = re.compile(r"<style[^>]*>(?P<body>.*?)</style>", re.S | re.I)
+
+
+def _json_for_html(obj: Any) -> str:
+    """JSON that is inert inside an HTML <script type=application/json> block."""
+    text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def build_map_page(
+    out_dir: Path,
+    *,
+    tile_url: str,
+    tile_attribution: str,
+    center: tuple[float, float] = ATLANTA_CENTER,
+    zoom: int = 12,
+    page_config: dict[str, Any] | None = None,
+) -> MapPage:
+    m = folium.Map(
+        location=list(center),
+        zoom_start=zoom,
+        tiles=None,
+        control_scale=True,
+        zoom_control=True,
+        double_click_zoom=False,   # double-click tracks a unit; the page zooms on empty map itself
+        min_zoom=3,
+        max_zoom=19,
+    )
+    m.default_js = list(LOCAL_JS)
+    m.default_css = list(LOCAL_CSS)
+    if tile_url:
+        folium.TileLayer(
+            tiles=tile_url,
+            # Leaflet renders attributions as HTML: configured text is escaped to stay text
+            attr=html.escape(tile_attribution or " "),
+            max_zoom=19,
+            max_native_zoom=19,
+            name="tiles",
+        ).add_to(m)
+    page = m.get_root().render()
+
+    # Data for the page's own script, as JSON (never as code).
+    config = {"tiles": bool(tile_url), **(page_config or {})}
+    page = page.replace(
+        "</head>",
+        f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n</head>',
+        1,
+    )
+    script_hashes = sorted({
+        _hash(mt.group("body")) for mt in _SCRIPT_RE.finditer(page)
+        if "src=" not in mt.group("attrs") and "application/json" not in mt.group("attrs")
+    })
+    style_hashes = sorted({_hash(mt.group("body")) for mt in _STYLE_RE.finditer(page)})
+    origin = tile_origin(tile_url)
+    csp = "; ".join([
+        "default-src 'none'",
+        f"script-src {ORIGIN} {' '.join(script_hashes)}",
+        f"style-src {ORIGIN} {' '.join(style_hashes)}",
+        f"img-src {ORIGIN} data:" + (f" {origin}" if origin else ""),
+        "font-src 'none'",
+        "connect-src 'none'",
+        "object-src 'none'",
+        "frame-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ])
+    page = page.replace(
+        "<head>",
+        f'<head>\n<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">',
+        1,
+    )
+    for _, url in LOCAL_JS + LOCAL_CSS:
+        if f'"{url}"' not in page:
+            raise RuntimeError(f"folium did not reference {url}; its template has changed")
+    if re.search(r"https?://(cdn|unpkg|code\.jquery|cdnjs|netdna)", page):
+        raise RuntimeError("the map page still references a CDN")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PAGE_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return MapPage(path=path, tile_origin=origin, csp=csp)

@@ -1,0 +1,231 @@
+"""What the dispatcher sees of the fleet, kept Qt-free: latest fix per unit, fix age, status,
+call signs, and the per-frame batches pushed to the map.
+
+Updates are coalesced: between two frames only the newest fix per unit is kept, and a frame
+carries only the units that changed (plus those that were lost). Newest timestamp wins:
+duplicates and out-of-order fixes are dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.models import Car, Position, UnitStatus
+from .live_store import LOCATION_TTL_S
+
+FADE_AFTER_S = 15.0
+STALE_AFTER_S = 60.0
+
+
+class FixState(enum.StrEnum):
+    LIVE = "live"
+    FADED = "faded"        # no update for 15 s
+    STALE = "stale"        # no update for 60 s
+    LOST = "lost"          # position expired in Redis
+    NO_FIX = "no fix"      # registered, never seen live
+
+
+def fix_state(age_s: float | None, *, fade_s: float = FADE_AFTER_S, stale_s: float = STALE_AFTER_S,
+              ttl_s: float = LOCATION_TTL_S) -> FixState:
+    if age_s is None:
+        return FixState.NO_FIX
+    if age_s >= ttl_s:
+        return FixState.LOST
+    if age_s >= stale_s:
+        return FixState.STALE
+    if age_s >= fade_s:
+        return FixState.FADED
+    return FixState.LIVE
+
+
+@dataclass(slots=True)
+class UnitView:
+    car_id: str
+    call_sign: str
+    status: UnitStatus
+    position: Position | None = None
+    lost: bool = False
+
+
+@dataclass
+class Frame:
+    seq: int
+    positions: list[Position]
+    gone: list[str]
+    sent_at: float | None        # producer's send time of the newest batch in the frame (latency)
+    full: bool                   # a snapshot: the page should drop units not listed
+
+
+class FleetState:
+    def __init__(self, *, ttl_s: float = LOCATION_TTL_S, clock: Callable[[], float] = time.time) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self.units: dict[str, UnitView] = {}
+        self._dirty: dict[str, Position] = {}
+        self._gone: set[str] = set()
+        self._full = False
+        self._sent_at: float | None = None
+        self._seq = 0
+        self.meta_dirty = True
+        self.updates_total = 0
+        self.stale_dropped = 0
+        self.listeners: list[Callable[[], None]] = []
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def set_registry(self, cars: Iterable[Car]) -> None:
+        seen = set()
+        for car in cars:
+            seen.add(car.car_id)
+            u = self.units.get(car.car_id)
+            if u is None:
+                self.units[car.car_id] = UnitView(car.car_id, car.call_sign, car.status)
+            else:
+                u.call_sign, u.status = car.call_sign, car.status
+        for cid in [c for c, u in self.units.items() if c not in seen and u.position is None]:
+            del self.units[cid]
+        self.meta_dirty = True
+        self._notify()
+
+    def set_status(self, car_id: str, status: UnitStatus) -> None:
+        u = self.units.get(car_id)
+        if u is not None and u.status is not status:
+            u.status = status
+            self.meta_dirty = True
+            self._notify()
+
+    def apply_snapshot(self, positions: list[Position]) -> None:
+        """All live positions after a (re)connect: units missing from it have expired."""
+        live = {p.car_id for p in positions}
+        for cid, u in self.units.items():
+            if u.position is not None and cid not in live and not u.lost:
+                u.lost = True
+                self._gone.add(cid)
+                self._dirty.pop(cid, None)
+        self._apply(positions)
+        self._full = True
+        self._notify()
+
+    def apply(self, positions: list[Position], sent_at: float | None = None) -> int:
+        n = self._apply(positions)
+        if n and sent_at is not None:
+            self._sent_at = sent_at if self._sent_at is None else max(self._sent_at, sent_at)
+        if n:
+            self._notify()
+        return n
+
+    def _apply(self, positions: list[Position]) -> int:
+        accepted = 0
+        units = self.units
+        dirty = self._dirty
+        for p in positions:
+            u = units.get(p.car_id)
+            if u is None:
+                u = units[p.car_id] = UnitView(p.car_id, p.car_id, UnitStatus.AVAILABLE)
+                self.meta_dirty = True
+            elif u.position is not None and p.timestamp <= u.position.timestamp:
+                self.stale_dropped += 1   # duplicate or out of order: newest timestamp wins
+                continue
+            if u.lost:
+                u.lost = False
+                self._gone.discard(p.car_id)
+            u.position = p
+            dirty[p.car_id] = p
+            accepted += 1
+        self.updates_total += accepted
+        return accepted
+
+    def expire(self) -> list[str]:
+        """Mark units whose fix is older than the TTL as lost (their Redis key has expired)."""
+        now = self._clock()
+        lost = []
+        for cid, u in self.units.items():
+            if u.position is not None and not u.lost and now - u.position.timestamp >= self.ttl_s:
+                u.lost = True
+                self._gone.add(cid)
+                self._dirty.pop(cid, None)
+                lost.append(cid)
+        if lost:
+            self._notify()
+        return lost
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
+    def request_full(self) -> None:
+        """The next frame lists every live unit (the page was (re)loaded)."""
+        self._full = True
+        self._notify()
+
+    # ---- outputs ----------------------------------------------------------------------------
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._dirty or self._gone or self._full)
+
+    def take_frame(self) -> Frame | None:
+        if not self.has_pending:
+            return None
+        self._seq += 1
+        frame = Frame(self._seq, list(self._dirty.values()), sorted(self._gone), self._sent_at, self._full)
+        if self._full:  # a snapshot frame lists every live unit, not only the changed ones
+            frame.positions = [u.position for u in self.units.values() if u.position is not None and not u.lost]
+        self._dirty = {}
+        self._gone = set()
+        self._full = False
+        self._sent_at = None
+        return frame
+
+    def meta(self) -> dict[str, dict[str, str]]:
+        """Call sign and status of every unit, for the map's labels and colours."""
+        self.meta_dirty = False
+        return {cid: {"sign": u.call_sign, "status": u.status.value} for cid, u in self.units.items()}
+
+    def live_count(self) -> int:
+        now = self._clock()
+        return sum(1 for u in self.units.values()
+                   if u.position is not None and not u.lost and now - u.position.timestamp < self.ttl_s)
+
+    def age_of(self, car_id: str) -> float | None:
+        u = self.units.get(car_id)
+        if u is None or u.position is None:
+            return None
+        return max(0.0, self._clock() - u.position.timestamp)
+
+    def state_of(self, car_id: str) -> FixState:
+        u = self.units.get(car_id)
+        if u is not None and u.lost:
+            return FixState.LOST
+        return fix_state(self.age_of(car_id), ttl_s=self.ttl_s)
+
+    def find_by_call_sign(self, text: str) -> UnitView | None:
+        """Exact call sign or id (case-insensitive) first, then a unique prefix."""
+        t = text.strip().casefold()
+        if not t:
+            return None
+        for u in self.units.values():
+            if u.call_sign.casefold() == t or u.car_id.casefold() == t:
+                return u
+        matches = [u for u in self.units.values() if u.call_sign.casefold().startswith(t)]
+        return matches[0] if len(matches) == 1 else None
+
+
+def frame_payload(frame: Frame, *, flushed_at: float) -> dict[str, Any]:
+    """The map's batch format: flat columns, one entry per changed unit."""
+    ps = frame.positions
+    return {
+        "seq": frame.seq,
+        "full": frame.full,
+        "sent": frame.sent_at,
+        "flushed": flushed_at,
+        "ids": [p.car_id for p in ps],
+        "lat": [p.lat for p in ps],
+        "lng": [p.lng for p in ps],
+        "hdg": [p.heading for p in ps],
+        "spd": [p.speed for p in ps],
+        "ts": [p.timestamp for p in ps],
+        "gone": frame.gone,
+    }

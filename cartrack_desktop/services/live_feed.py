@@ -1,0 +1,194 @@
+"""The desktop's subscription to live positions: Redis pub/sub, no polling.
+
+Subscribes to the fleet-wide batch channel and, for seed-style producers, to the per-unit
+channels. On every (re)connect it subscribes first and then loads a snapshot of all live
+positions, so nothing published in between is missed; messages published while
+disconnected are lost by design and covered by that snapshot. A half-open connection is
+detected by our own heartbeat. Reconnects back off exponentially with jitter (capped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from redis.exceptions import RedisError
+
+from ..domain.messages import MessageRejected, decode_batch, decode_position, validate_car_id
+from ..domain.models import Position
+from .live_store import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX, LiveStore
+from .redis_conn import make_redis
+from .rejections import RejectionCounter
+from .supervisor import backoff_delay
+from .timeouts import within
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 2.0            # our PING on the subscriber connection
+DEAD_AFTER_S = 6.0           # nothing at all received for this long: the link is dead
+BACKOFF_S = (0.25, 5.0)      # reconnect delays: base, cap
+BATCH_COVERS_S = 3.0         # a unit seen in a batch this recently: skip its per-unit duplicate unparsed
+YIELD_EVERY = 256            # messages handled before letting the UI run
+
+
+class FeedState(enum.Enum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass
+class FeedStats:
+    messages: int = 0
+    batches: int = 0
+    positions: int = 0
+    duplicates_skipped: int = 0
+    reconnects: int = 0
+    last_message_at: float = 0.0
+
+
+class LiveFeed:
+    def __init__(
+        self,
+        redis_url: str,
+        store: LiveStore,
+        *,
+        on_snapshot: Callable[[list[Position]], None],
+        on_positions: Callable[[list[Position], float | None], object],
+        on_state: Callable[[FeedState, str], None] | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
+        extra_channels: tuple[str, ...] = (),
+        rejections: RejectionCounter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = redis_url
+        self._store = store
+        self._on_snapshot = on_snapshot
+        self._on_positions = on_positions
+        self._on_state = on_state or (lambda s, d: None)
+        self._on_message = on_message
+        self._extra = extra_channels
+        self.rejections = rejections or RejectionCounter("live feed")
+        self._clock = clock
+        self.state = FeedState.CONNECTING
+        self.stats = FeedStats()
+        self._batch_seen: dict[str, float] = {}
+
+    def _set_state(self, state: FeedState, detail: str = "") -> None:
+        if state is not self.state or detail:
+            self.state = state
+            self._on_state(state, detail)
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, TimeoutError) as exc:
+                detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                if self.state is FeedState.LIVE:
+                    attempt = 0  # it was working: start the backoff afresh
+                    log.warning("live feed lost: %s", detail)
+                self._set_state(FeedState.DISCONNECTED, detail)
+            delay = backoff_delay(attempt, *BACKOFF_S)
+            attempt = min(attempt + 1, 30)
+            self.stats.reconnects += 1
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        client = make_redis(self._url, name="cartrack-feed", pubsub=True)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await within(pubsub.subscribe(BATCH_CHANNEL, *self._extra), 5.0)
+            await within(pubsub.psubscribe(CHANNEL_PATTERN), 5.0)
+            snapshot = await within(self._store.get_all_car_locations(), 10.0)
+            self._batch_seen.clear()
+            self._on_snapshot(snapshot)
+            self._set_state(FeedState.LIVE)
+            log.info("live feed subscribed; snapshot of %d unit(s)", len(snapshot))
+            await self._listen(pubsub)
+        finally:
+            with contextlib.suppress(Exception):
+                await within(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                await within(client.aclose(), 1.0)
+
+    async def _listen(self, pubsub: object) -> None:
+        ps = pubsub  # redis.asyncio.client.PubSub
+        last_rx = time.monotonic()
+        last_ping = last_rx
+        handled = 0
+        while True:
+            now = time.monotonic()
+            if now - last_ping >= HEARTBEAT_S:
+                await within(ps.ping(), 2.0)  # type: ignore[attr-defined]
+                last_ping = now
+            msg = await ps.get_message(timeout=HEARTBEAT_S / 2)  # type: ignore[attr-defined]
+            if msg is None:
+                if time.monotonic() - last_rx > DEAD_AFTER_S:
+                    raise TimeoutError(f"no reply from Redis for {DEAD_AFTER_S:.0f} s")
+                continue
+            last_rx = time.monotonic()
+            kind = msg.get("type")
+            if kind == "pong" or kind not in ("message", "pmessage"):
+                continue
+            self._handle(msg)
+            handled += 1
+            if handled % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    def _handle(self, msg: dict[str, object]) -> None:
+        raw_channel = msg.get("channel")
+        channel = raw_channel.decode("utf-8", "replace") if isinstance(raw_channel, bytes) else str(raw_channel)
+        data = msg.get("data")
+        if not isinstance(data, bytes):
+            self.rejections.reject("bad_type", None)
+            return
+        self.stats.messages += 1
+        self.stats.last_message_at = self._clock()
+        now = self._clock()
+        if channel == BATCH_CHANNEL:
+            try:
+                positions, sent = decode_batch(data, now=now, loads=orjson.loads,
+                                               on_reject=lambda k: self.rejections.reject(k, None))
+            except MessageRejected as exc:
+                self.rejections.reject(exc.kind, None)
+                return
+            self.stats.batches += 1
+            seen = self._batch_seen
+            for p in positions:
+                seen[p.car_id] = now
+            if len(seen) > 200_000:  # bounded whatever producers do
+                seen.clear()
+            self.stats.positions += len(positions)
+            self._on_positions(positions, sent or None)
+            return
+        if channel.startswith(CHANNEL_PREFIX):
+            car_id = channel[len(CHANNEL_PREFIX):]
+            try:
+                validate_car_id(car_id)
+            except MessageRejected as exc:
+                self.rejections.reject(exc.kind, None)
+                return
+            seen_at = self._batch_seen.get(car_id)
+            if seen_at is not None and now - seen_at < BATCH_COVERS_S:
+                self.stats.duplicates_skipped += 1
+                return
+            try:
+                p = decode_position(data, now=now, loads=orjson.loads, expected_car_id=car_id)
+            except MessageRejected as exc:
+                self.rejections.reject(exc.kind, car_id)
+                return
+            self.stats.positions += 1
+            self._on_positions([p], None)
+            return
+        if self._on_message is not None:
+            self._on_message(channel, data)

@@ -1,0 +1,404 @@
+"""Wires the Qt-free core (runtime, live feed, fleet state) to the window and the map."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from redis.exceptions import RedisError
+
+from ..config import Settings
+from ..domain.models import Car, UnitStatus
+from ..services.errors import ErrorBus, Level, Notice
+from ..services.fleet_view import FixState, FleetState, frame_payload
+from ..services.live_feed import FeedState, LiveFeed
+from ..services.runtime import Runtime
+from .bridge import to_json
+from .formatting import fmt_latlng
+from .main_window import MainWindow
+from .map_view import MapView
+from .panels.fleet import FleetRow
+from .panels.nearby import NearbyRow
+
+log = logging.getLogger(__name__)
+
+FRAME_MIN_INTERVAL_MS = 50      # at most 20 map updates per second, each carrying all changes
+NEARBY_REFRESH_MS = 1000
+UI_TICK_MS = 1000
+NEARBY_LIMIT = 200
+HIGHLIGHT_FOUND_MS = 4000
+
+
+class Controller(QObject):
+    """One per window. Everything here runs on the Qt thread (asyncio via qasync)."""
+
+    trackingChanged = Signal(str)        # "" when tracking stops
+    nearbyUpdated = Signal(list)         # list[NearbyRow]
+    firstUnitsDrawn = Signal()
+
+    def __init__(self, window: MainWindow, runtime: Runtime, settings: Settings, errors: ErrorBus) -> None:
+        super().__init__(window)
+        self.window = window
+        self.runtime = runtime
+        self.settings = settings
+        self.errors = errors
+        self.fleet = FleetState()
+        self.view: MapView | None = None
+        self.feed: LiveFeed | None = None
+        self.feed_state = FeedState.CONNECTING
+        self.feed_detail = ""
+        self.pin: tuple[float, float] | None = None
+        self.tracked: str | None = None
+        self.following = False
+        self.units_drawn = False
+        self.batch_reports: list[dict[str, Any]] = []
+        self.keep_batch_reports = False
+        self._nearby_busy = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_updates = 0
+        self._last_rate_t = time.monotonic()
+        self.updates_per_s = 0.0
+
+        self._pump = QTimer(self)
+        self._pump.setSingleShot(True)
+        self._pump.timeout.connect(self.flush)
+        self._last_flush = 0.0
+        self.fleet.listeners.append(self._schedule_flush)
+        runtime.fleet_listeners.append(self._on_registry)
+
+        self._tick = QTimer(self)
+        self._tick.setInterval(UI_TICK_MS)
+        self._tick.timeout.connect(self._on_tick)
+        self._tick.start()
+        self._nearby_timer = QTimer(self)
+        self._nearby_timer.setInterval(NEARBY_REFRESH_MS)
+        self._nearby_timer.timeout.connect(self.refresh_nearby)
+        self._unhighlight = QTimer(self)
+        self._unhighlight.setSingleShot(True)
+        self._unhighlight.timeout.connect(lambda: self._highlight(""))
+
+        w = window
+        w.escapePressed.connect(self.escape)
+        w.searchSubmitted.connect(self.find_unit)
+        w.nearby.radiusChanged.connect(lambda _r: self.refresh_nearby())
+        w.nearby.availableOnlyChanged.connect(lambda _b: self.refresh_nearby())
+        w.nearby.hovered.connect(self._highlight)
+        w.nearby.activated.connect(self.track)
+        w.fleet.activated.connect(self.track)
+        w.unit.stopRequested.connect(self.stop_tracking)
+        w.unit.centreRequested.connect(self.centre_tracked)
+        self._unsubscribe = errors.subscribe(self._on_notice)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A fire-and-forget task whose failure is reported, never silently lost."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                exc = t.exception()
+                self.errors.report(name, f"{type(exc).__name__}: {exc}", Level.ERROR, exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def attach_view(self, view: MapView) -> None:
+        self.view = view
+        b = view.bridge
+        view.ready.connect(self._on_page_ready)
+        b.clicked.connect(self.set_pin)
+        b.unitActivated.connect(self.track)
+        b.key.connect(self._on_page_key)
+        b.followChanged_.connect(self._on_follow_changed)
+        b.batchesApplied.connect(self._on_batches_applied)
+
+    def start_feed(self) -> None:
+        rt = self.runtime
+        assert rt.store is not None
+        self.feed = LiveFeed(
+            rt.redis_url, rt.store,
+            on_snapshot=self.fleet.apply_snapshot,
+            on_positions=self.fleet.apply,
+            on_state=self._on_feed_state,
+            rejections=rt.redis_rejections,
+        )
+        rt.supervisor.start("live-feed", self.feed.run)
+
+    async def stop(self) -> None:
+        self._tick.stop()
+        self._nearby_timer.stop()
+        self._pump.stop()
+        self._unsubscribe()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+
+    # ---- registry and feed -----------------------------------------------------------------
+    def _on_registry(self, cars: list[Car]) -> None:
+        self.fleet.set_registry(cars)
+        signs = sorted({c.call_sign for c in cars})
+        self.window.completer.model().setStringList(signs)  # type: ignore[attr-defined]
+
+    def _on_feed_state(self, state: FeedState, detail: str) -> None:
+        self.feed_state, self.feed_detail = state, detail
+        self._update_status_bar()
+
+    # ---- map frames ---------------------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        if self._pump.isActive():
+            return
+        since = (time.monotonic() - self._last_flush) * 1000
+        self._pump.start(int(max(0.0, FRAME_MIN_INTERVAL_MS - since)))
+
+    def flush(self) -> None:
+        """Push everything that changed since the last frame, as one message."""
+        view = self.view
+        if view is None or not view.is_ready:
+            return  # state stays coalesced in FleetState; pushed in full once the page is ready
+        self._last_flush = time.monotonic()
+        if self.fleet.meta_dirty:
+            view.bridge.unitMeta.emit(to_json(self.fleet.meta()))
+        frame = self.fleet.take_frame()
+        if frame is not None:
+            view.bridge.fleetBatch.emit(to_json(frame_payload(frame, flushed_at=time.time())))
+            self._frame_applied_to_panels(frame.positions)
+
+    def _on_page_ready(self, _info: dict[str, Any]) -> None:
+        view = self.view
+        assert view is not None
+        self.fleet.request_full()
+        self.fleet.meta_dirty = True
+        self.flush()
+        view.bridge.pinChanged.emit(to_json(self._pin_payload()))
+        view.bridge.trackChanged.emit(to_json({"id": self.tracked, "follow": self.following} if self.tracked
+                                              else None))
+
+    def _on_batches_applied(self, reports: list[dict[str, Any]]) -> None:
+        if self.keep_batch_reports:
+            self.batch_reports.extend(reports)
+        if not self.units_drawn and any(isinstance(r.get("units"), int) and r["units"] > 0 for r in reports):
+            self.units_drawn = True
+            self.firstUnitsDrawn.emit()
+
+    def _frame_applied_to_panels(self, positions: list[Any]) -> None:
+        if self.tracked is not None and any(p.car_id == self.tracked for p in positions):
+            self._update_unit_panel()
+
+    # ---- incident pin and nearby units ------------------------------------------------------
+    def _pin_payload(self) -> dict[str, Any] | None:
+        if self.pin is None:
+            return None
+        return {"lat": self.pin[0], "lng": self.pin[1], "radius_km": self.window.nearby.radius.value(),
+                "label": "Incident"}
+
+    def set_pin(self, lat: float, lng: float) -> None:
+        self.pin = (lat, lng)
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.pinChanged.emit(to_json(self._pin_payload()))
+        self.window.docks["nearby"].raise_()
+        self._nearby_timer.start()
+        self.refresh_nearby()
+
+    def clear_pin(self) -> None:
+        self.pin = None
+        self._nearby_timer.stop()
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.pinChanged.emit("null")
+        self.window.nearby.show_point(None)
+        self._highlight("")
+
+    def refresh_nearby(self) -> None:
+        if self.pin is None or self._nearby_busy or self.runtime.store is None:
+            return
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.pinChanged.emit(to_json(self._pin_payload()))  # radius may have changed
+        self._nearby_busy = True
+        self.spawn(self._query_nearby(self.pin), "nearby")
+
+    async def _query_nearby(self, pin: tuple[float, float]) -> None:
+        assert self.runtime.store is not None
+        radius = self.window.nearby.radius.value()
+        available_only = self.window.nearby.available_only.isChecked()
+        try:
+            found = await self.runtime.store.get_nearby_cars(pin[0], pin[1], radius)
+        except (RedisError, OSError) as exc:
+            self.window.nearby.header.setText(f"Nearby search unavailable: Redis is not reachable ({exc})")
+            return
+        finally:
+            self._nearby_busy = False
+        if self.pin != pin:
+            return  # the pin moved while we were asking
+        now = time.time()
+        rows: list[NearbyRow] = []
+        for n in found:
+            u = self.fleet.units.get(n.car_id)
+            status = u.status if u else UnitStatus.AVAILABLE
+            if available_only and status is not UnitStatus.AVAILABLE:
+                continue
+            age = max(0.0, now - n.position.timestamp)
+            rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
+                                  n.position.heading, status, age, age >= 60.0))
+            if len(rows) >= NEARBY_LIMIT:
+                break
+        self.window.nearby.set_rows(rows)
+        self.window.nearby.show_point(pin, len(rows))
+        self.nearbyUpdated.emit(rows)
+
+    def _highlight(self, car_id: str) -> None:
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.highlightChanged.emit(car_id)
+
+    # ---- tracking ---------------------------------------------------------------------------------
+    def track(self, car_id: str) -> None:
+        if car_id not in self.fleet.units:
+            return
+        self.tracked = car_id
+        self.following = True
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.trackChanged.emit(to_json({"id": car_id, "follow": True}))
+        self.window.docks["unit"].raise_()
+        self._update_unit_panel()
+        self.trackingChanged.emit(car_id)
+
+    def stop_tracking(self) -> None:
+        if self.tracked is None:
+            return
+        self.tracked = None
+        self.following = False
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.trackChanged.emit("null")
+        self._update_unit_panel()
+        self.trackingChanged.emit("")
+
+    def centre_tracked(self) -> None:
+        if self.tracked is not None:
+            self.track(self.tracked)
+
+    def _on_follow_changed(self, following: bool) -> None:
+        self.following = following
+        self._update_unit_panel()
+
+    def _update_unit_panel(self) -> None:
+        cid = self.tracked
+        if cid is None or cid not in self.fleet.units:
+            self.window.unit.show_unit(None)
+            return
+        u = self.fleet.units[cid]
+        self.window.unit.show_unit({
+            "car_id": cid, "call_sign": u.call_sign, "status": u.status, "position": u.position,
+            "age_s": self.fleet.age_of(cid), "fix": self.fleet.state_of(cid), "following": self.following,
+        })
+
+    # ---- keyboard and search -----------------------------------------------------------------
+    def escape(self) -> None:
+        """Esc: stop tracking first; a second Esc clears the incident pin."""
+        if self.tracked is not None:
+            self.stop_tracking()
+        elif self.pin is not None:
+            self.clear_pin()
+
+    def _on_page_key(self, key: str) -> None:
+        if key == "Escape":
+            self.escape()
+
+    def find_unit(self, text: str) -> None:
+        u = self.fleet.find_by_call_sign(text)
+        label = self.window.search_result
+        if u is None:
+            label.setText(f"  No unit matches {text.strip()[:40]!r}")
+            return
+        if u.position is None or u.lost:
+            label.setText(f"  {u.call_sign} ({u.car_id}) has no live position")
+            return
+        label.setText(f"  {u.call_sign} ({u.car_id}) at {fmt_latlng(u.position.lat, u.position.lng)}")
+        if self.view is not None and self.view.is_ready:
+            self.view.bridge.centerRequested.emit(to_json({"lat": u.position.lat, "lng": u.position.lng,
+                                                           "zoom": 15}))
+            self._highlight(u.car_id)
+            self._unhighlight.start(HIGHLIGHT_FOUND_MS)
+
+    # ---- periodic ---------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        self.fleet.expire()
+        now = time.monotonic()
+        dt = now - self._last_rate_t
+        if dt > 0:
+            self.updates_per_s = (self.fleet.updates_total - self._last_updates) / dt
+        self._last_updates, self._last_rate_t = self.fleet.updates_total, now
+        self._update_status_bar()
+        self._update_fleet_panel()
+        self._update_unit_panel()
+
+    def _update_fleet_panel(self) -> None:
+        now = time.time()
+        rows = []
+        for u in self.fleet.units.values():
+            age = None if u.position is None else max(0.0, now - u.position.timestamp)
+            fix = FixState.LOST if u.lost else self.fleet.state_of(u.car_id)
+            rows.append(FleetRow(u.car_id, u.call_sign, u.status, None if u.position is None else u.position.speed,
+                                 age, fix))
+        self.window.fleet.set_rows(rows)
+
+    def _update_status_bar(self) -> None:
+        w, h = self.window, self.runtime.health
+        if self.feed_state is FeedState.LIVE and h.redis_ok:
+            w.st_redis.set("Redis: live", "ok")
+        elif self.feed_state is FeedState.CONNECTING:
+            w.st_redis.set("Redis: connecting…", "warn")
+        else:
+            detail = self.feed_detail or h.redis_detail
+            w.st_redis.set(f"Redis: down — reconnecting ({detail[:60]})", "bad")
+        sync = self.runtime.sync.stats if self.runtime.sync else None
+        if h.mongo_ok:
+            pending = f", {sync.pending} cycle(s) pending" if sync and sync.pending > 1 else ""
+            w.st_mongo.set(f"MongoDB: connected{pending}", "ok" if not pending else "warn")
+        else:
+            pending = f"; {sync.pending} cycle(s) kept" if sync and sync.pending else ""
+            w.st_mongo.set(f"MongoDB: down ({h.mongo_detail[:50]}){pending}", "bad")
+        live = self.fleet.live_count()
+        w.st_units.set(f"Live units: {live}", "plain")
+        w.st_rate.set(f"Updates/s: {self.updates_per_s:.0f}", "plain")
+        if sync and sync.last_success_at:
+            at = time.strftime("%H:%M:%S", time.localtime(sync.last_success_at))
+            w.st_sync.set(f"Last sync: {at} ({sync.last_duration_s:.2f} s, {sync.last_cars} units)", "plain")
+        else:
+            w.st_sync.set("Last sync: —", "plain")
+        rejected = {**self.runtime.redis_rejections.snapshot()}
+        for k, v in self.runtime.mongo_rejections.snapshot().items():
+            rejected[k] = rejected.get(k, 0) + v
+        total = sum(rejected.values())
+        w.st_rejected.set(f"Rejected: {total}", "warn" if total else "plain")
+        w.st_rejected.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or
+                                 "No input rejected")
+
+    def _on_notice(self, notice: Notice) -> None:
+        level = {Level.ERROR: "error", Level.WARNING: "warning"}.get(notice.level, "info")
+        self.window.show_notice(f"{notice.source}: {notice.message}", level)
+        if notice.level is Level.INFO and notice.source in ("Redis", "MongoDB"):
+            self.window.banner.hide()  # the outage the banner reported is over
+        self._update_status_bar()
+
+    # ---- screenshot ----------------------------------------------------------------------------
+    def save_screenshot(self, path: Path) -> bool:
+        self._on_tick()  # panels and status bar as of now
+        w = self.window
+        screen = w.screen()
+        pix = screen.grabWindow(0, w.frameGeometry().x(), w.frameGeometry().y(), w.frameGeometry().width(),
+                                w.frameGeometry().height()) if screen is not None else w.grab()
+        if pix.isNull() or (pix.toImage().allGray() and pix.toImage().pixelColor(10, 10).value() == 0):
+            pix = w.grab()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = pix.save(str(path), "PNG")
+        if ok:
+            log.info("screenshot saved to %s", path)
+        else:
+            self.errors.report("screenshot", f"could not save {path}")
+        return bool(ok)

@@ -1,0 +1,138 @@
+"""Nearby units: the nearest live units to the incident pin, refreshed while units move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...domain.models import UnitStatus
+from ..formatting import fmt_age, fmt_heading, fmt_km, fmt_latlng, fmt_speed
+from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, plain_label
+
+DEFAULT_RADIUS_KM = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyRow:
+    car_id: str
+    call_sign: str
+    distance_km: float
+    speed: float
+    heading: float
+    status: UnitStatus
+    age_s: float
+    stale: bool
+
+
+COLUMNS: list[Column[NearbyRow]] = [
+    Column("Call sign", lambda r: r.call_sign, lambda r: r.call_sign.casefold(),
+           color=lambda r: STALE_COLOR if r.stale else STATUS_COLORS[r.status]),
+    Column("Distance", lambda r: fmt_km(r.distance_km), lambda r: r.distance_km, align_right=True,
+           tooltip="Straight-line distance from the incident pin, not driving distance"),
+    Column("Speed", lambda r: fmt_speed(r.speed), lambda r: r.speed, align_right=True),
+    Column("Heading", lambda r: fmt_heading(r.heading), lambda r: r.heading),
+    Column("Status", lambda r: r.status.label, lambda r: r.status.value),
+    Column("Fix age", lambda r: fmt_age(r.age_s), lambda r: r.age_s, align_right=True),
+]
+
+
+class NearbyPanel(QWidget):
+    radiusChanged = Signal(float)
+    availableOnlyChanged = Signal(bool)
+    hovered = Signal(str)       # "" when the pointer leaves the list
+    activated = Signal(str)     # double-click / Enter on a row
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("nearbyPanel")
+        self.header = plain_label("Click the map where the incident is to list the nearest units.")
+        self.header.setWordWrap(True)
+        self.radius = QDoubleSpinBox()
+        self.radius.setObjectName("nearbyRadius")
+        self.radius.setRange(0.1, 50.0)
+        self.radius.setDecimals(1)
+        self.radius.setSingleStep(0.5)
+        self.radius.setSuffix(" km")
+        self.radius.setValue(DEFAULT_RADIUS_KM)
+        self.radius.setToolTip("Search radius around the incident pin (straight-line)")
+        self.available_only = QCheckBox("Available only")
+        self.available_only.setObjectName("nearbyAvailableOnly")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Radius"))
+        controls.addWidget(self.radius)
+        controls.addStretch(1)
+        controls.addWidget(self.available_only)
+
+        self.model: RowModel[NearbyRow] = RowModel(COLUMNS, key=lambda r: r.car_id, dimmed=lambda r: r.stale)
+        self.table = QTableView()
+        self.table.setObjectName("nearbyTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMouseTracking(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.entered.connect(self._entered)
+        self.table.viewport().installEventFilter(self)
+        self.table.doubleClicked.connect(self._activated)
+        self.table.activated.connect(self._activated)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addLayout(controls)
+        layout.addWidget(self.table, 1)
+        self.radius.valueChanged.connect(self.radiusChanged)
+        self.available_only.toggled.connect(self.availableOnlyChanged)
+        self._hovered = ""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Leave:
+            self._set_hover("")
+        return False
+
+    def _entered(self, index: QModelIndex) -> None:
+        self._set_hover(self.model.key_at(index.row()) or "")
+
+    def _set_hover(self, car_id: str) -> None:
+        if car_id != self._hovered:
+            self._hovered = car_id
+            self.hovered.emit(car_id)
+
+    def _activated(self, index: QModelIndex) -> None:
+        key = self.model.key_at(index.row())
+        if key:
+            self.activated.emit(key)
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [k for k in (self.model.key_at(r) for r in rows) if k]
+
+    def show_point(self, point: tuple[float, float] | None, count: int = 0) -> None:
+        if point is None:
+            self.header.setText("Click the map where the incident is to list the nearest units.")
+            self.model.set_rows([])
+            return
+        r = self.radius.value()
+        what = "available units" if self.available_only.isChecked() else "units"
+        self.header.setText(
+            f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km (straight-line distance)"
+        )
+
+    def set_rows(self, rows: list[NearbyRow]) -> None:
+        self.model.set_rows(rows)

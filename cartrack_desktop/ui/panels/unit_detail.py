@@ -1,0 +1,84 @@
+"""Unit details: the tracked unit, live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from ...domain.models import Position, UnitStatus
+from ...services.fleet_view import FixState
+from ..formatting import fmt_age, fmt_heading, fmt_latlng, fmt_speed
+from ..table_model import STALE_COLOR, STATUS_COLORS, plain_label
+
+
+class UnitPanel(QWidget):
+    stopRequested = Signal()
+    centreRequested = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("unitPanel")
+        self.title = plain_label("No unit tracked")
+        self.title.setObjectName("unitTitle")
+        self.title.setStyleSheet("font-size: 16px; font-weight: 600;")
+        self.hint = plain_label("Double-click a unit on the map or in a list to track it.")
+        self.hint.setWordWrap(True)
+        self.fields: dict[str, Any] = {}
+        form = QFormLayout()
+        for key, label in (("car_id", "Unit"), ("status", "Status"), ("speed", "Speed"), ("heading", "Heading"),
+                           ("position", "Position"), ("age", "Fix age"), ("fix", "Fix")):
+            value = plain_label("—")
+            value.setObjectName(f"unit_{key}")
+            self.fields[key] = value
+            form.addRow(label, value)
+        self.centre = QPushButton("Centre")
+        self.centre.setToolTip("Centre the map on the unit and follow it again")
+        self.stop = QPushButton("Stop tracking")
+        self.stop.setObjectName("stopTracking")
+        self.stop.setToolTip("Stop following this unit (Esc)")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.centre)
+        buttons.addWidget(self.stop)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.hint)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        self.stop.clicked.connect(self.stopRequested)
+        self.centre.clicked.connect(self.centreRequested)
+        self.show_unit(None)
+
+    def show_unit(self, unit: dict[str, Any] | None) -> None:
+        """unit: car_id, call_sign, status, position (or None), age_s, fix (FixState), following."""
+        tracking = unit is not None
+        self.stop.setEnabled(tracking)
+        self.centre.setEnabled(tracking)
+        self.hint.setVisible(not tracking)
+        if unit is None:
+            self.title.setText("No unit tracked")
+            for v in self.fields.values():
+                v.setText("—")
+            return
+        status: UnitStatus = unit["status"]
+        fix: FixState = unit["fix"]
+        self.title.setText(unit["call_sign"])
+        f = self.fields
+        f["car_id"].setText(unit["car_id"])
+        f["status"].setText(status.label)
+        color = STALE_COLOR if fix in (FixState.STALE, FixState.LOST) else STATUS_COLORS[status]
+        f["status"].setStyleSheet(f"color: {color}; font-weight: 600;")
+        pos: Position | None = unit["position"]
+        if pos is None:
+            for k in ("speed", "heading", "position"):
+                f[k].setText("—")
+        else:
+            f["speed"].setText(fmt_speed(pos.speed))
+            f["heading"].setText(fmt_heading(pos.heading))
+            f["position"].setText(fmt_latlng(pos.lat, pos.lng))
+        f["age"].setText(fmt_age(unit["age_s"]))
+        following = "" if unit.get("following", True) else " · map not following (press Centre)"
+        f["fix"].setText(fix.value + following)

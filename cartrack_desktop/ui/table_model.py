@@ -1,0 +1,140 @@
+"""A small table model over Python rows, sorted in Python (fast at 10,000 rows, unlike a
+QSortFilterProxyModel that calls back into Python for every comparison)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel
+
+from ..domain.models import UnitStatus
+
+R = TypeVar("R")
+Index = QModelIndex | QPersistentModelIndex
+
+STATUS_COLORS = {
+    UnitStatus.AVAILABLE: "#2e7d32",
+    UnitStatus.DISPATCHED: "#f9a825",
+    UnitStatus.EN_ROUTE: "#ef6c00",
+    UnitStatus.ON_SCENE: "#c62828",
+    UnitStatus.OUT_OF_SERVICE: "#607d8b",
+}
+STALE_COLOR = "#9e9e9e"
+
+
+def plain_label(text: str = "", parent: Any = None) -> QLabel:
+    """A QLabel that never interprets its text as HTML (data is shown literally)."""
+    label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    return label
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    title: str
+    text: Callable[[R], str]
+    sort_key: Callable[[R], Any] | None = None
+    align_right: bool = False
+    color: Callable[[R], str | None] | None = None      # a swatch (status colour)
+    tooltip: str = ""
+
+
+class RowModel(QAbstractTableModel, Generic[R]):
+    def __init__(self, columns: Sequence[Column[R]], key: Callable[[R], str],
+                 dimmed: Callable[[R], bool] | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.columns = list(columns)
+        self._key = key
+        self._dimmed = dimmed
+        self.rows: list[R] = []
+        self._sort: tuple[int, Qt.SortOrder] | None = None
+
+    # ---- Qt API -------------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            col = self.columns[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return col.title
+            if role == Qt.ItemDataRole.ToolTipRole and col.tooltip:
+                return col.tooltip
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        row = self.rows[index.row()]
+        col = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return col.text(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DecorationRole and col.color is not None:
+            c = col.color(row)
+            return QColor(c) if c else None
+        if role == Qt.ItemDataRole.ForegroundRole and self._dimmed is not None and self._dimmed(row):
+            return QColor("#8a8a8a")
+        if role == Qt.ItemDataRole.UserRole:
+            return self._key(row)
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        self._apply_sort()
+        self.layoutChanged.emit()
+
+    # ---- ours -----------------------------------------------------------------------------------
+    def _apply_sort(self) -> None:
+        if self._sort is None:
+            return
+        column, order = self._sort
+        col = self.columns[column]
+        keyf = col.sort_key or col.text
+        self.rows.sort(key=lambda r: (_none_last(keyf(r)), self._key(r)),
+                       reverse=order == Qt.SortOrder.DescendingOrder)
+
+    def set_rows(self, rows: list[R]) -> None:
+        """Replace the rows; keeps the sort order. Same keys in the same order: only a data refresh."""
+        same = len(rows) == len(self.rows) and all(
+            self._key(a) == self._key(b) for a, b in zip(rows, self.rows, strict=True))
+        if same and self._sort is None:
+            self.rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.columns) - 1))
+            return
+        self.layoutAboutToBeChanged.emit()
+        old_keys = [self._key(r) for r in self.rows]
+        self.rows = rows
+        self._apply_sort()
+        new = {self._key(r): i for i, r in enumerate(self.rows)}
+        for idx in self.persistentIndexList():
+            k = old_keys[idx.row()] if 0 <= idx.row() < len(old_keys) else None
+            j = new.get(k) if k is not None else None
+            self.changePersistentIndex(idx, self.index(j, idx.column()) if j is not None else QModelIndex())
+        self.layoutChanged.emit()
+        if rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.columns) - 1))
+
+    def key_at(self, row: int) -> str | None:
+        return self._key(self.rows[row]) if 0 <= row < len(self.rows) else None
+
+    def row_of(self, key: str) -> int:
+        for i, r in enumerate(self.rows):
+            if self._key(r) == key:
+                return i
+        return -1
+
+
+def _none_last(v: Any) -> Any:
+    return (1, 0) if v is None else (0, v)

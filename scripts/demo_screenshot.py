@@ -1,0 +1,57 @@
+"""Take the README screenshot: embedded defaults, an incident pin, a tracked unit.
+
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/demo_screenshot.py docs/screenshot.png
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from cartrack_desktop.config import load_settings
+from cartrack_desktop.logging_setup import configure_logging
+
+
+def main(out: Path) -> int:
+    from PySide6 import QtWebEngineWidgets  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    import qasync
+
+    from cartrack_desktop.ui.application import _prepare_environment, gui_main
+    from cartrack_desktop.ui.map_view import register_scheme
+
+    _prepare_environment()
+    register_scheme()
+    app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    data = Path(tempfile.mkdtemp(prefix="cartrack-demo-"))
+    settings = load_settings(["--data-dir", str(data), "--cars", "40", "--seed", "7", "--tiles", "none"])
+    configure_logging("WARNING")
+
+    def hook(window, controller) -> None:  # noqa: ANN001
+        async def stage() -> None:
+            while controller.fleet.live_count() < 40 or not controller.units_drawn:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(2.0)
+            units = [u for u in controller.fleet.units.values() if u.position]
+            target = units[3].position
+            controller.set_pin(target.lat + 0.004, target.lng - 0.003)
+            await asyncio.sleep(1.5)
+            controller.track(units[3].car_id)
+            await asyncio.sleep(4.0)
+            controller.save_screenshot(out)
+            window.closeRequested.emit()
+
+        controller.spawn(stage(), "demo")
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return loop.run_until_complete(gui_main(settings, ready_hook=hook))
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")))

@@ -1,0 +1,224 @@
+import itertools
+import time
+
+import orjson
+import pytest
+import redis
+from geographiclib.geodesic import Geodesic
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from cartrack_desktop.domain import geo
+from cartrack_desktop.domain.models import Position
+from cartrack_desktop.services.live_store import LiveStore
+from cartrack_desktop.services.redis_conn import make_redis
+from tests.ui.conftest import page_state, run_coro, run_js
+
+ATL = (33.7490, -84.3880)
+
+
+def producer(redis_url):
+    """An outside producer: its own connection, the seed's key + channel."""
+    return redis.Redis.from_url(redis_url)
+
+
+def publish_seed_style(r, car_id, lat, lng, speed=30.0, heading=90.0, ts=None):
+    msg = orjson.dumps({"car_id": car_id, "lat": lat, "lng": lng, "speed": speed, "heading": heading,
+                        "timestamp": time.time() if ts is None else ts})
+    r.set(f"car:location:{car_id}", msg, ex=300)
+    r.publish(f"car:location:stream:{car_id}", msg)
+
+
+@pytest.fixture
+def app(launcher, redis_url, mongo_uri, mongo_db_name):
+    uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
+    return launcher.start("--redis-url", redis_url, "--mongo-uri", uri, "--no-simulator")
+
+
+def test_page_ready_and_locked_down(qtbot, app):
+    st = page_state(qtbot, app)
+    assert st["units"] == 0 and st["errors"] == []
+    # navigation away from the map page is refused
+    app.view.page().load(QUrl("https://example.com/"))
+    qtbot.waitUntil(lambda: app.view.url().toString() == "cartrack://app/index.html", timeout=5000)
+    assert run_js(qtbot, app, "typeof window.open === 'function' && window.open('https://example.com') === null")
+
+
+def test_outside_producer_position_appears_on_the_map(qtbot, app, redis_url):
+    r = producer(redis_url)
+    publish_seed_style(r, "EXT-1", 33.75, -84.39, 42.0, 135.0)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["EXT-1"])["unit"]["EXT-1"] is not None, timeout=10_000)
+    u = page_state(qtbot, app, ["EXT-1"])["unit"]["EXT-1"]
+    assert u["lat"] == pytest.approx(33.75) and u["lng"] == pytest.approx(-84.39)
+    assert u["heading"] == pytest.approx(135.0) and u["speed"] == pytest.approx(42.0)
+    assert u["status"] == "available" and not u["stale"]
+
+
+def test_batch_path_delivers_many_units_in_few_calls(qtbot, app, redis_url):
+    calls = []
+    app.bridge.fleetBatch.connect(lambda text: calls.append(len(orjson.loads(text)["ids"])))
+    client = make_redis(redis_url)
+    store = LiveStore(client)
+    t = time.time()
+    positions = [Position(f"PC-{i:04d}", 33.70 + (i % 50) * 0.002, -84.45 + (i // 50) * 0.002, 30.0, 0.0, t)
+                 for i in range(2000)]
+    run_coro(qtbot, store.update_car_locations(positions))
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 2000, timeout=15_000)
+    assert sum(calls) >= 2000
+    assert len(calls) <= 6, f"{len(calls)} bridge calls for one tick of 2000 units"
+    run_coro(qtbot, client.aclose())
+
+
+def double_click(target, pos):
+    """A double-click as the window system delivers it: press, release, double-click, release.
+
+    (QTest.mouseDClick sends only part of this; Chromium then sees a single mousedown.)
+    """
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick,
+                 QEvent.Type.MouseButtonRelease):
+        buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else left
+        QApplication.sendEvent(target, QMouseEvent(kind, QPointF(pos), QPointF(target.mapToGlobal(pos)), left,
+                                                   buttons, none))
+
+
+def test_click_fills_nearby_in_geodesic_order(qtbot, app, redis_url):
+    client = make_redis(redis_url)
+    store = LiveStore(client)
+    t = time.time()
+    positions = []
+    for i in range(60):
+        lat, lng = geo.destination_point(*ATL, (i * 53) % 360, 0.05 + i * 0.07)
+        positions.append(Position(f"NB-{i:02d}", lat, lng, 20.0 + i % 30, (i * 7) % 360, t))
+    run_coro(qtbot, store.update_car_locations(positions))
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 60, timeout=10_000)
+    # centre the map on ATL, then click the exact centre of the map widget
+    app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 13}).decode())
+    qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["center"][0] - ATL[0]) < 1e-6, timeout=5000)
+    target = app.view.focusProxy() or app.view
+    centre = QPoint(target.width() // 2, target.height() // 2)
+    with qtbot.waitSignal(app.controller.nearbyUpdated, timeout=10_000) as blocker:
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+    rows = blocker.args[0]
+    lat, lng = app.controller.pin
+    assert abs(lat - ATL[0]) < 0.002 and abs(lng - ATL[1]) < 0.002  # within a pixel or two of the centre
+    wgs = Geodesic.WGS84
+    expected = sorted(
+        (wgs.Inverse(lat, lng, p.lat, p.lng)["s12"] / 1000, p.car_id) for p in positions
+    )
+    ref = {cid: d for d, cid in expected}
+    within = {cid for d, cid in expected if d <= 3.0 * 0.995}
+    edge = {cid for d, cid in expected if 3.0 * 0.995 < d <= 3.0 * 1.005}
+    got_ids = [r.car_id for r in rows]
+    assert len(within) >= 30
+    assert within <= set(got_ids) <= within | edge
+    for a, b in itertools.pairwise(got_ids):  # nearest first, by the geodesic (sphere vs ellipsoid < 0.5 %)
+        assert ref[a] <= ref[b] * 1.005 + 1e-6, (a, b)
+    for r in rows:
+        assert r.distance_km == pytest.approx(ref[r.car_id], rel=0.005, abs=1e-4)
+    assert "straight-line" in app.window.nearby.header.text()
+    assert page_state(qtbot, app)["pin"]["lat"] == pytest.approx(lat)
+    # Esc clears the pin
+    app.window.escapePressed.emit()
+    assert app.controller.pin is None
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["pin"] is None, timeout=5000)
+    run_coro(qtbot, client.aclose())
+
+
+def test_double_click_tracks_and_details_follow(qtbot, app, redis_url):
+    r = producer(redis_url)
+    publish_seed_style(r, "TRK-1", ATL[0], ATL[1], 33.0, 90.0)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["TRK-1"])["unit"]["TRK-1"] is not None, timeout=10_000)
+    app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 14}).decode())
+
+    def unit_on_screen():
+        u = page_state(qtbot, app, ["TRK-1"])["unit"]["TRK-1"]
+        return u if u["visible"] and abs(u["x"] - app.view.width() / 2) < 2 else None
+
+    qtbot.waitUntil(lambda: unit_on_screen() is not None, timeout=5000)
+    u = unit_on_screen()
+    target = app.view.focusProxy() or app.view
+    with qtbot.waitSignal(app.controller.trackingChanged, timeout=10_000,
+                          check_params_cb=lambda cid: cid == "TRK-1"):
+        double_click(target, QPoint(round(u["x"]), round(u["y"])))
+    assert app.window.unit.title.text() == "TRK-1"
+    assert app.window.unit.fields["speed"].text() == "33 mph"
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["tracked"] == "TRK-1", timeout=5000)
+    # the next position updates the details
+    lat2, lng2 = geo.destination_point(*ATL, 90.0, 0.02)
+    publish_seed_style(r, "TRK-1", lat2, lng2, 47.0, 90.0)
+    qtbot.waitUntil(lambda: app.window.unit.fields["speed"].text() == "47 mph", timeout=5000)
+    assert app.window.unit.fields["heading"].text() == "90° E"
+    st = page_state(qtbot, app, ["TRK-1"])
+    assert st["trackedLabel"] == "TRK-1" and st["following"]
+    assert st["unit"]["TRK-1"]["trail"] >= 2
+    # the map follows: the unit stays at the centre
+    qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["center"][1] - lng2) < 1e-4, timeout=5000)
+    # Stop tracking
+    app.window.unit.stop.click()
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["tracked"] is None, timeout=5000)
+    assert app.window.unit.title.text() == "No unit tracked"
+
+
+def test_stale_and_expired_units_change_state(qtbot, app, redis_url):
+    r = producer(redis_url)
+    now = time.time()
+    publish_seed_style(r, "FRESH", 33.75, -84.39, ts=now)
+    publish_seed_style(r, "FADED", 33.751, -84.39, ts=now - 20)
+    publish_seed_style(r, "STALE", 33.752, -84.39, ts=now - 70)
+    ids = ["FRESH", "FADED", "STALE"]
+    qtbot.waitUntil(lambda: all(page_state(qtbot, app, ids)["unit"][i] for i in ids), timeout=10_000)
+    units = page_state(qtbot, app, ids)["unit"]
+    assert not units["FRESH"]["faded"] and not units["FRESH"]["stale"]
+    assert units["FADED"]["faded"] and not units["FADED"]["stale"]
+    assert units["STALE"]["stale"]
+    # a fix older than the 300 s TTL: the unit is lost, off the map, marked in the Fleet panel
+    publish_seed_style(r, "GONE", 33.753, -84.39, ts=now - 299.5)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["GONE"])["unit"]["GONE"] is not None, timeout=5000)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["GONE"])["unit"]["GONE"] is None, timeout=8000)
+    rows = {row.car_id: row for row in app.window.fleet.model.rows}
+    qtbot.waitUntil(lambda: {row.car_id: row for row in app.window.fleet.model.rows}["GONE"].fix.value == "lost",
+                    timeout=5000)
+    assert rows["FRESH"].fix.value == "live"
+
+
+def test_hover_shows_call_sign_speed_and_age(qtbot, app, redis_url):
+    r = producer(redis_url)
+    publish_seed_style(r, "HOV-1", ATL[0], ATL[1], 28.0, 0.0)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["HOV-1"])["unit"]["HOV-1"] is not None, timeout=10_000)
+    app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 14}).decode())
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["HOV-1"])["unit"]["HOV-1"]["visible"], timeout=5000)
+    u = page_state(qtbot, app, ["HOV-1"])["unit"]["HOV-1"]
+    target = app.view.focusProxy() or app.view
+    QTest.mouseMove(target, QPoint(round(u["x"]) + 30, round(u["y"]) + 30))
+    QTest.mouseMove(target, QPoint(round(u["x"]), round(u["y"])))
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["tooltip"] is not None, timeout=5000)
+    tip = page_state(qtbot, app)["tooltip"]
+    assert tip["title"] == "HOV-1"
+    assert ("28 mph" in tip["line"] and "ago" in tip["line"]) or "just now" in tip["line"]
+
+
+def test_search_centres_on_unit(qtbot, app, redis_url):
+    r = producer(redis_url)
+    publish_seed_style(r, "SRCH-9", 33.80, -84.30)
+    qtbot.waitUntil(lambda: "SRCH-9" in app.controller.fleet.units, timeout=10_000)
+    app.window.focus_search()
+    qtbot.keyClicks(app.window.search, "srch-9")
+    qtbot.keyClick(app.window.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["center"][0] - 33.80) < 1e-6, timeout=5000)
+    assert "SRCH-9" in app.window.search_result.text()
+    assert page_state(qtbot, app)["highlight"] == "SRCH-9"
+
+
+def test_status_bar_and_fleet_panel(qtbot, app, redis_url):
+    r = producer(redis_url)
+    for i in range(5):
+        publish_seed_style(r, f"SB-{i}", 33.75 + i * 0.001, -84.39)
+    qtbot.waitUntil(lambda: app.window.st_units.text() == "Live units: 5", timeout=10_000)
+    assert app.window.st_redis.text() == "Redis: live"
+    assert app.window.st_mongo.text().startswith("MongoDB: connected")
+    qtbot.waitUntil(lambda: len(app.window.fleet.model.rows) == 5, timeout=5000)
+    app.window.fleet.filter.setText("sb-3")
+    assert [row.car_id for row in app.window.fleet.model.rows] == ["SB-3"]
