@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ def main(out: Path) -> int:
     from cartrack_desktop.ui.map_view import register_scheme
 
     _prepare_environment()
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="cartrack-demo-config-")  # default layout
     register_scheme()
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
@@ -38,10 +40,21 @@ def main(out: Path) -> int:
             await asyncio.sleep(2.0)
             units = [u for u in controller.fleet.units.values() if u.position]
             target = units[3].position
-            controller.set_pin(target.lat + 0.004, target.lng - 0.003)
+            controller.set_pin(target.lat + 0.006, target.lng - 0.004)
             await asyncio.sleep(1.5)
-            controller.track(units[3].car_id)
-            await asyncio.sleep(4.0)
+            dispatch = controller.runtime.dispatch
+            inc = await dispatch.create_incident(target.lat + 0.006, target.lng - 0.004, "Burglary", 2,
+                                                 "Rear door forced, caller on scene")
+            controller.dispatch_ui.active_incident = inc.incident_id
+            controller.dispatch_ui.refresh_incidents()
+            await asyncio.sleep(1.5)
+            nearest = controller.window.nearby.model.rows[0].car_id
+            await dispatch.dispatch(inc.incident_id, [nearest])
+            controller.track(nearest)
+            other = await dispatch.create_incident(units[10].position.lat, units[10].position.lng,
+                                                   "Traffic collision", 1, "")
+            await dispatch.dispatch(other.incident_id, [units[10].car_id])
+            await asyncio.sleep(5.0)
             controller.save_screenshot(out)
             window.closeRequested.emit()
 

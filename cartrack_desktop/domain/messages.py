@@ -10,9 +10,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from .models import CAR_ID_RE, Position
+from .dispatch import (
+    INCIDENT_ID_RE,
+    NOTES_MAX,
+    PRIORITIES,
+    TYPE_MAX,
+    Incident,
+    TimelineEvent,
+    TimelineKind,
+    UnitAssignment,
+)
+from .models import CAR_ID_RE, Position, UnitStatus
 
 Loads = Callable[[bytes | str], Any]
 
@@ -245,3 +256,174 @@ def decode_batch(
             if on_reject is not None:
                 on_reject(exc.kind)
     return out, sent
+
+
+# ---- dispatch: live unit status, incidents, events ------------------------------------------
+MAX_EVENT_BYTES = 256 * 1024
+MAX_TIMELINE = 500
+MAX_INCIDENT_UNITS = 200
+EVENT_VERSION = 1
+NAME_MAX = 64
+
+
+def _epoch(value: Any, name: str) -> float:
+    """Epoch seconds from a number or a (BSON) datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return float(value.timestamp())
+    return _as_number(value, name)
+
+
+def _opt_number(obj: Mapping[str, Any], name: str) -> float | None:
+    v = obj.get(name)
+    return None if v is None else _as_number(v, name)
+
+
+def validate_incident_id(value: Any) -> str:
+    if not isinstance(value, str) or INCIDENT_ID_RE.match(value) is None:
+        raise MessageRejected("bad_type", "incident_id")
+    return value
+
+
+def _status(value: Any) -> UnitStatus:
+    try:
+        return UnitStatus(value)
+    except ValueError:
+        raise MessageRejected("bad_type", "status") from None
+
+
+def _scene(obj: Mapping[str, Any]) -> tuple[float, float] | None:
+    lat, lng = _opt_number(obj, "lat"), _opt_number(obj, "lng")
+    if lat is None or lng is None:
+        return None
+    if not -90 <= lat <= 90:
+        raise MessageRejected("lat_range")
+    if not -180 <= lng <= 180:
+        raise MessageRejected("lng_range")
+    return lat, lng
+
+
+def encode_assignment(a: UnitAssignment) -> dict[str, Any]:
+    return {
+        "status": a.status.value, "incident": a.incident_id,
+        "lat": a.scene[0] if a.scene else None, "lng": a.scene[1] if a.scene else None,
+        "since": round(a.since, 3), "by": a.by,
+    }
+
+
+def validate_assignment(obj: Any, car_id: str) -> UnitAssignment:
+    if not isinstance(obj, dict) or len(obj) > MAX_OBJECT_KEYS:
+        raise MessageRejected("not_object")
+    status = _status(obj.get("status"))
+    incident = obj.get("incident")
+    incident_id = None if incident is None else validate_incident_id(incident)
+    since = _as_number(obj.get("since", 0.0), "since")
+    by = validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True)
+    return UnitAssignment(validate_car_id(car_id), status, incident_id, _scene(obj), since, by)
+
+
+def decode_assignment(raw: bytes | str, car_id: str, *, loads: Loads = strict_json_loads) -> UnitAssignment:
+    if len(raw) > MAX_POSITION_BYTES:
+        raise MessageRejected("oversize")
+    try:
+        obj = loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise MessageRejected("malformed_json") from None
+    return validate_assignment(obj, car_id)
+
+
+def encode_timeline_event(e: TimelineEvent) -> dict[str, Any]:
+    return {"id": e.event_id, "at": round(e.at, 3), "kind": e.kind, "by": e.by, "car_id": e.car_id, "note": e.note}
+
+
+def validate_timeline_event(obj: Any) -> TimelineEvent:
+    if not isinstance(obj, dict):
+        raise MessageRejected("not_object")
+    event_id = obj.get("id")
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 64 or not event_id.isascii():
+        raise MessageRejected("bad_type", "timeline id")
+    kind = obj.get("kind")
+    if kind not in TimelineKind.ALL:
+        raise MessageRejected("bad_type", "timeline kind")
+    car = obj.get("car_id")
+    return TimelineEvent(
+        event_id, _epoch(obj.get("at"), "at"), kind,
+        validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True),
+        None if car is None else validate_car_id(car),
+        validate_text(obj.get("note", ""), "note", max_chars=NOTES_MAX, allow_empty=True),
+    )
+
+
+def encode_incident(inc: Incident) -> dict[str, Any]:
+    return {
+        "id": inc.incident_id, "type": inc.kind, "priority": inc.priority, "notes": inc.notes,
+        "lat": inc.lat, "lng": inc.lng, "created_at": round(inc.created_at, 3), "created_by": inc.created_by,
+        "status": inc.status, "closed_at": inc.closed_at, "units": list(inc.units),
+        "timeline": [encode_timeline_event(e) for e in inc.timeline],
+    }
+
+
+def validate_incident(obj: Any) -> Incident:
+    """An incident from MongoDB or an event; every field checked."""
+    if not isinstance(obj, dict):
+        raise MessageRejected("not_object")
+    inc_id = validate_incident_id(obj.get("id", obj.get("_id")))
+    kind = validate_text(obj.get("type"), "type", max_chars=TYPE_MAX)
+    priority = obj.get("priority")
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise MessageRejected("bad_type", "priority")
+    notes = validate_text(obj.get("notes", ""), "notes", max_chars=NOTES_MAX, allow_empty=True)
+    scene = _scene(obj)
+    if scene is None:
+        raise MessageRejected("missing_field", "lat/lng")
+    status = obj.get("status", "open")
+    if status not in ("open", "closed"):
+        raise MessageRejected("bad_type", "incident status")
+    units = obj.get("units", [])
+    if not isinstance(units, list) or len(units) > MAX_INCIDENT_UNITS:
+        raise MessageRejected("bad_type", "units")
+    timeline = obj.get("timeline", [])
+    if not isinstance(timeline, list) or len(timeline) > MAX_TIMELINE:
+        raise MessageRejected("bad_type", "timeline")
+    closed_at = obj.get("closed_at")
+    return Incident(
+        incident_id=inc_id, kind=kind, priority=priority, notes=notes, lat=scene[0], lng=scene[1],
+        created_at=_epoch(obj.get("created_at"), "created_at"),
+        created_by=validate_text(obj.get("created_by", ""), "created_by", max_chars=NAME_MAX, allow_empty=True),
+        status=status, closed_at=None if closed_at is None else _epoch(closed_at, "closed_at"),
+        units=tuple(validate_car_id(u) for u in units),
+        timeline=tuple(validate_timeline_event(e) for e in timeline),
+    )
+
+
+def encode_event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"v": EVENT_VERSION, "type": kind, **fields}
+
+
+def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[str, Any]:
+    """An event from cartrack:events, validated per type. Returns a normalised dict:
+    status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id}.
+    """
+    if not isinstance(raw, bytes | str):
+        raise MessageRejected("bad_type", "payload")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise MessageRejected("oversize")
+    try:
+        obj = loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise MessageRejected("malformed_json") from None
+    if not isinstance(obj, dict) or obj.get("v") != EVENT_VERSION:
+        raise MessageRejected("bad_batch", "event envelope")
+    kind = obj.get("type")
+    if kind == "status":
+        car_id = validate_car_id(obj.get("car_id"))
+        return {"type": "status", "car_id": car_id, "assignment": validate_assignment(obj.get("assignment"), car_id)}
+    if kind == "incident":
+        return {"type": "incident", "incident": validate_incident(obj.get("incident"))}
+    if kind == "fleet":
+        action = obj.get("action")
+        if action not in ("add", "remove", "update"):
+            raise MessageRejected("bad_type", "fleet action")
+        return {"type": "fleet", "action": action, "car_id": validate_car_id(obj.get("car_id"))}
+    raise MessageRejected("bad_type", "event type")

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pymongo
@@ -24,7 +25,14 @@ from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, OperationFailure
 
-from ..domain.messages import MessageRejected, validate_car_id, validate_position, validate_text
+from ..domain.dispatch import Incident
+from ..domain.messages import (
+    MessageRejected,
+    validate_car_id,
+    validate_incident,
+    validate_position,
+    validate_text,
+)
 from ..domain.models import Car, Position, SyncCycle, UnitStatus
 from .rejections import RejectionCounter
 
@@ -101,6 +109,8 @@ class Archive:
         await hist.create_index([("car_id", pymongo.ASCENDING), ("ts", pymongo.ASCENDING)])
         await self.db.cars.create_index([("call_sign", pymongo.ASCENDING)], unique=True)
         await self.db.sync_stats.create_index([("written_at", pymongo.DESCENDING)])
+        await self.db.incidents.create_index([("status", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING)])
+        await self.db.audit_log.create_index([("at", pymongo.DESCENDING)])
 
     # ---- fleet registry ----------------------------------------------------------------------
     def _car_from_doc(self, doc: Doc) -> Car | None:
@@ -277,3 +287,101 @@ class Archive:
             except MessageRejected as exc:
                 self.rejections.reject(exc.kind, car_id)
         return out
+
+
+# ---- dispatch: incidents, unit status, audit (written through the outbox) -------------------
+AUDIT_ACTIONS = (
+    "incident.create", "incident.close", "unit.dispatch", "unit.en_route", "unit.arrive", "unit.clear",
+    "unit.out_of_service", "unit.in_service", "fleet.add", "fleet.remove",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    dispatcher: str
+    action: str
+    details: str
+
+
+def timeline_doc(e: dict[str, Any]) -> Doc:
+    return {**e, "at": utc(e["at"])}
+
+
+async def apply_op(archive: Archive, kind: str, payload: Doc) -> None:
+    """Write one outbox operation. Each is idempotent: replaying it changes nothing."""
+    db = archive.db
+    if kind == "incident.insert":
+        try:
+            await db.incidents.insert_one(dict(payload, created_at=utc(payload["created_at"]),
+                                               timeline=[timeline_doc(e) for e in payload["timeline"]]))
+        except DuplicateKeyError:
+            pass
+    elif kind == "incident.event":
+        update: Doc = {"$push": {"timeline": timeline_doc(payload["event"])}}
+        if payload.get("car_id"):
+            update["$addToSet"] = {"units": payload["car_id"]}
+        await db.incidents.update_one({"_id": payload["id"], "timeline.id": {"$ne": payload["event"]["id"]}},
+                                      update)
+    elif kind == "incident.close":
+        await db.incidents.update_one({"_id": payload["id"]},
+                                      {"$set": {"status": "closed", "closed_at": utc(payload["closed_at"])}})
+    elif kind == "car.status":
+        at = payload["at"]
+        await db.cars.update_one(
+            {"_id": payload["car_id"], "$or": [{"status_at": {"$lt": at}}, {"status_at": None}]},
+            {"$set": {"status": payload["status"], "incident_id": payload.get("incident"), "status_at": at}},
+        )
+    elif kind == "audit":
+        try:
+            await db.audit_log.insert_one({"_id": payload["id"], "at": utc(payload["at"]),
+                                           "dispatcher": payload["dispatcher"], "action": payload["action"],
+                                           "details": payload.get("details", {})})
+        except DuplicateKeyError:
+            pass
+    else:
+        log.error("outbox: unknown operation %r dropped", kind)
+
+
+async def load_open_incidents(archive: Archive, limit: int = 500) -> list[Incident]:
+    out = []
+    cursor = archive.db.incidents.find({"status": "open"}).sort("created_at", pymongo.DESCENDING).limit(limit)
+    async for doc in cursor:
+        try:
+            out.append(validate_incident(doc))
+        except MessageRejected as exc:
+            raw_id = doc.get("_id")
+            archive.rejections.reject(exc.kind, raw_id if isinstance(raw_id, str) else None)
+    return out
+
+
+async def load_audit(archive: Archive, limit: int = 200) -> list[AuditEntry]:
+    out = []
+    async for doc in archive.db.audit_log.find({}).sort("at", pymongo.DESCENDING).limit(limit):
+        try:
+            at = doc.get("at")
+            if not isinstance(at, dt.datetime):
+                raise MessageRejected("bad_type", "at")
+            action = doc.get("action")
+            if action not in AUDIT_ACTIONS:
+                raise MessageRejected("bad_type", "action")
+            who = validate_text(doc.get("dispatcher", ""), "dispatcher", max_chars=64, allow_empty=True)
+            details = doc.get("details", {})
+            if not isinstance(details, dict):
+                raise MessageRejected("bad_type", "details")
+            text = ", ".join(f"{k}={_short_value(v)}" for k, v in list(details.items())[:12] if isinstance(k, str))
+            out.append(AuditEntry((at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp(), who, action,
+                                  text[:400]))
+        except MessageRejected as exc:
+            archive.rejections.reject(exc.kind, None)
+    return out
+
+
+def _short_value(v: Any) -> str:
+    if isinstance(v, bool | int | float):
+        return str(v)
+    if isinstance(v, str):
+        return "".join(c if c.isprintable() else " " for c in v[:80])
+    if isinstance(v, list):
+        return "[" + " ".join(_short_value(x) for x in v[:10]) + "]"
+    return "?"

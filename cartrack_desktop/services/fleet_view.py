@@ -138,6 +138,14 @@ class FleetState:
         self.updates_total += accepted
         return accepted
 
+    def forget(self, car_id: str) -> None:
+        """The unit left the fleet: off the map and out of the lists at once."""
+        if self.units.pop(car_id, None) is not None:
+            self._dirty.pop(car_id, None)
+            self._gone.add(car_id)
+            self.meta_dirty = True
+            self._notify()
+
     def expire(self) -> list[str]:
         """Mark units whose fix is older than the TTL as lost (their Redis key has expired)."""
         now = self._clock()

@@ -260,6 +260,15 @@ class LiveStore:
         found.sort(key=lambda n: (n.distance_km, n.position.car_id))
         return found if limit is None else found[:limit]
 
+    async def remove_car(self, car_id: str) -> None:
+        """Forget a unit at once (it left the fleet): its key, index entries."""
+        validate_car_id(car_id)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(location_key(car_id))
+        pipe.zrem(GEO_KEY, car_id)
+        pipe.zrem(SEEN_KEY, car_id)
+        await pipe.execute()
+
     # ---- maintenance --------------------------------------------------------------------------
     async def prune_expired(self) -> int:
         """Drop GEO/seen entries of units whose position key has expired. Idempotent."""

@@ -18,11 +18,17 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
-from ..domain.models import Car
-from .archive import Archive, Doc
+from ..domain.dispatch import UnitAssignment
+from ..domain.models import Car, UnitStatus
+from ..domain.patrol import Mode
+from .archive import Archive, Doc, apply_op
+from .dispatch import DispatchService
 from .embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
 from .errors import ErrorBus, Level
+from .events import EventsListener
+from .lease import Lease
 from .live_store import LiveStore
+from .outbox import Op, Outbox
 from .redis_conn import make_redis
 from .rejections import RejectionCounter
 from .simulator import Simulator
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 PRUNE_EVERY_S = 5.0
 HEALTH_EVERY_S = 2.0
+ARRIVALS_EVERY_S = 1.0
 MONGO_TIMEOUT_MS = 5000
 
 
@@ -64,8 +71,13 @@ class Runtime:
         self.archive: Archive | None = None
         self.simulator: Simulator | None = None
         self.sync: LocationSync | None = None
+        self.outbox: Outbox | None = None
+        self.dispatch: DispatchService | None = None
+        self.events: EventsListener | None = None
+        self.fleet_loaded = asyncio.Event()
         self.fleet: dict[str, Car] = {}
         self.fleet_listeners: list[Callable[[list[Car]], None]] = []
+        self.removal_listeners: list[Callable[[str], None]] = []
         self._mongo: AsyncMongoClient[Doc] | None = None
         self._closers: list[Callable[[], object]] = []
 
@@ -110,14 +122,35 @@ class Runtime:
         self._closers.append(self._mongo.close)
         self.archive = Archive(self._mongo, s.mongo_db, rejections=self.mongo_rejections)
         self.sync = LocationSync(self.store, self.archive)
+        archive = self.archive
+
+        async def apply(op: Op) -> None:
+            await apply_op(archive, op.kind, op.payload)
+
+        journal_dir = s.data_dir / "outbox"
+        self.outbox = Outbox(apply, journal_dir)
+        self.dispatch = DispatchService(self.store, self.archive, self.outbox, dispatcher=s.dispatcher,
+                                        rejections=self.redis_rejections)
+        self.dispatch.call_sign = lambda cid: self.fleet[cid].call_sign if cid in self.fleet else cid
+        self.dispatch.listeners.append(self._on_dispatch_change)
+        self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
+                                     rejections=self.redis_rejections)
+        self.events.handlers.append(self.dispatch.handle_event)
+        self.events.handlers.append(self._on_fleet_event)
         if s.simulator:
             self.simulator = Simulator(self.store, seed=s.seed)
 
         sup = self.supervisor
         sup.start("health", self._health_loop)
         sup.start("fleet", self._load_fleet)
-        sup.start("sync-capture", self.sync.run_capture)
+        # One capturer for all instances sharing the servers; each writes what it captured.
+        sync_lease = Lease(redis_client, "sync")
+        sync = self.sync
+        sup.start("sync-capture", lambda: sync_lease.run(sync.run_capture))
         sup.start("sync-writer", self.sync.run_writer)
+        sup.start("outbox", self.outbox.run)
+        sup.start("events", self.events.run)
+        sup.start("arrivals", self._arrivals_loop)
         sup.start("prune", self._prune_loop)
         say("Running")
 
@@ -140,9 +173,84 @@ class Runtime:
                 attempt += 1
         self.set_fleet(cars)
         log.info("fleet: %d unit(s) registered", len(cars))
+        self.fleet_loaded.set()
+        if self.dispatch is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.dispatch.seed_statuses(cars)
         if self.simulator is not None:
             self.simulator.sync_fleet(cars)
-            self.supervisor.start("simulator", self.simulator.run)
+            assert self.store is not None
+            lease = Lease(self.store.client, "simulator")
+            self.supervisor.start("simulator", lambda: lease.run(self._simulator_role))
+
+    async def _simulator_role(self) -> None:
+        """While this instance leads: units first pick up their current orders, then tick."""
+        assert self.simulator is not None and self.dispatch is not None
+        for a in list(self.dispatch.statuses.values()):
+            self._steer(a)
+        await self.simulator.run()
+
+    def _on_dispatch_change(self, kind: str, value: object) -> None:
+        if kind == "status" and isinstance(value, UnitAssignment):
+            self._steer(value)
+
+    def _steer(self, a: UnitAssignment) -> None:
+        """Simulated units obey their status: drive to the scene, hold, patrol, park."""
+        sim = self.simulator
+        if sim is None or a.car_id not in sim.units:
+            return
+        unit = sim.units[a.car_id]
+        if a.status in (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE) and a.scene is not None:
+            if unit.mode not in (Mode.RESPONDING, Mode.HOLDING) or (unit.target_lat, unit.target_lng) != a.scene:
+                sim.dispatch(a.car_id, *a.scene)
+        elif a.status is UnitStatus.AVAILABLE and unit.mode is not Mode.PATROL:
+            sim.resume_patrol(a.car_id)
+        elif a.status is UnitStatus.OUT_OF_SERVICE and unit.mode is not Mode.PARKED:
+            sim.set_out_of_service(a.car_id, True)
+
+    async def _events_connected(self) -> None:
+        """(Re)subscribed to dispatch events: reload the state they describe."""
+        if self.dispatch is not None:
+            await self.dispatch.resync()
+
+    def _on_fleet_event(self, event: dict[str, object]) -> None:
+        if event.get("type") == "fleet":
+            car_id, action = str(event["car_id"]), str(event["action"])
+            self.supervisor.spawn(self._apply_fleet_change(car_id, action), "fleet change")
+
+    async def _apply_fleet_change(self, car_id: str, action: str) -> None:
+        """Another dispatcher (or this one) changed the registry: follow it at once."""
+        if action == "remove":
+            if self.fleet.pop(car_id, None) is not None:
+                if self.simulator is not None:
+                    self.simulator.remove_car(car_id)
+                self.set_fleet(list(self.fleet.values()))
+            for listener in list(self.removal_listeners):
+                listener(car_id)
+            return
+        assert self.archive is not None
+        try:
+            with pymongo.timeout(5):
+                car = await self.archive.get_car(car_id)
+        except PyMongoError as exc:
+            self.errors.report("fleet", f"could not load unit {car_id}: {exc}", Level.WARNING)
+            return
+        if car is None:
+            return
+        self.fleet[car_id] = car
+        if self.simulator is not None:
+            self.simulator.add_car(car)
+        self.set_fleet(list(self.fleet.values()))
+
+    async def _arrivals_loop(self) -> None:
+        """En route / on scene from positions, for every assigned unit (compare-and-set: any instance may)."""
+        assert self.dispatch is not None
+        while True:
+            try:
+                await self.dispatch.check_arrivals()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("arrival check skipped: %s", exc)
+            await asyncio.sleep(ARRIVALS_EVERY_S)
 
     def set_fleet(self, cars: list[Car]) -> None:
         self.fleet = {c.car_id: c for c in cars}
@@ -206,6 +314,14 @@ class Runtime:
     async def stop(self, *, flush_timeout: float = 2.0) -> None:
         """Cancel tasks, write what the sync still holds (briefly), close clients, stop servers."""
         await self.supervisor.stop()
+        if self.outbox is not None:
+            if self.outbox.pending and self.health.mongo_ok:
+                with contextlib.suppress(Exception):
+                    await self.outbox.flush(1.0)
+            if self.outbox.pending:
+                log.warning("%d dispatcher write(s) not yet in MongoDB are kept in %s and written on the next start",
+                            len(self.outbox.pending), self.settings.data_dir / "outbox")
+            self.outbox.close()
         if self.sync is not None and self.health.mongo_ok and self.health.redis_ok:
             # a last cycle, so a clean stop keeps the positions since the last 10 s slot
             with contextlib.suppress(Exception):

@@ -50,6 +50,7 @@ class Simulator:
         self.units: dict[str, UnitState] = {}
         self.stats = SimulatorStats()
         self._writing_ok = True
+        self._forget: set[str] = set()
 
     # ---- fleet changes ------------------------------------------------------------------------
     def add_car(self, car: Car) -> None:
@@ -63,7 +64,10 @@ class Simulator:
         self.stats.units = len(self.units)
 
     def remove_car(self, car_id: str) -> bool:
+        """Stop simulating a unit; its live position is deleted after the tick in flight (by run())."""
         removed = self.units.pop(car_id, None) is not None
+        if removed:
+            self._forget.add(car_id)
         self.stats.units = len(self.units)
         return removed
 
@@ -122,6 +126,8 @@ class Simulator:
             last = now
             try:
                 await self._store.update_car_locations(positions)
+                while self._forget:  # after our own last write, so nothing brings them back
+                    await self._store.remove_car(self._forget.pop())
                 if not self._writing_ok:
                     log.info("simulator: writing to Redis again")
                 self._writing_ok = True

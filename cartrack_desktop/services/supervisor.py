@@ -42,6 +42,7 @@ class Supervisor:
     def __init__(self, errors: ErrorBus) -> None:
         self._errors = errors
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._oneshots: set[asyncio.Task[Any]] = set()
         self.restarts: dict[str, int] = {}
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> asyncio.Task[None]:
@@ -50,6 +51,20 @@ class Supervisor:
         task = asyncio.get_running_loop().create_task(self._guard(name, factory, restart), name=name)
         self._tasks[name] = task
         task.add_done_callback(self._done)
+        return task
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A one-shot background task: tracked, its failure reported, cancelled on stop."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._oneshots.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._oneshots.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                exc = t.exception()
+                self._errors.report(name, f"{type(exc).__name__}: {exc}", Level.ERROR, exc)
+
+        task.add_done_callback(done)
         return task
 
     def running(self, name: str) -> bool:
@@ -98,10 +113,11 @@ class Supervisor:
         error (seen with the MongoDB driver during a network call) would otherwise leave a
         loop running; the repeat reaches it at its next await.
         """
-        tasks = [t for t in self._tasks.values() if not t.done()]
+        tasks: list[asyncio.Task[Any]] = [t for t in (*self._tasks.values(), *self._oneshots) if not t.done()]
         self._tasks.clear()
+        self._oneshots.clear()
         deadline = time.monotonic() + timeout
-        pending: set[asyncio.Task[None]] = set(tasks)
+        pending: set[asyncio.Task[Any]] = set(tasks)
         while pending and time.monotonic() < deadline:
             for t in pending:
                 t.cancel()

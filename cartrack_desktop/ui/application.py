@@ -88,9 +88,11 @@ class _SignalWatcher:
 
     def close(self) -> None:
         self._notifier.setEnabled(False)
-        signal.set_wakeup_fd(self._old_fd)
-        for s, h in self._old.items():
-            signal.signal(s, h)
+        with contextlib.suppress(OSError, ValueError):  # another window in this process may own it by now
+            if signal.set_wakeup_fd(-1) == self._w.fileno():
+                signal.set_wakeup_fd(self._old_fd)
+                for s, h in self._old.items():
+                    signal.signal(s, h)
         self._r.close()
         self._w.close()
 

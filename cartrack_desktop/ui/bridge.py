@@ -34,6 +34,9 @@ class MapBridge(QObject):
     trackChanged = Signal(str)
     highlightChanged = Signal(str)
     centerRequested = Signal(str)
+    incidentsChanged = Signal(str)
+    replayChanged = Signal(str)
+    replayMoved = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------

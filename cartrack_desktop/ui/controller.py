@@ -19,6 +19,7 @@ from ..services.fleet_view import FixState, FleetState, frame_payload
 from ..services.live_feed import FeedState, LiveFeed
 from ..services.runtime import Runtime
 from .bridge import to_json
+from .dispatch_ui import DispatchUi
 from .formatting import fmt_latlng
 from .main_window import MainWindow
 from .map_view import MapView
@@ -59,7 +60,6 @@ class Controller(QObject):
         self.batch_reports: list[dict[str, Any]] = []
         self.keep_batch_reports = False
         self._nearby_busy = False
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._last_updates = 0
         self._last_rate_t = time.monotonic()
         self.updates_per_s = 0.0
@@ -70,6 +70,7 @@ class Controller(QObject):
         self._last_flush = 0.0
         self.fleet.listeners.append(self._schedule_flush)
         runtime.fleet_listeners.append(self._on_registry)
+        runtime.removal_listeners.append(self._on_unit_removed)
 
         self._tick = QTimer(self)
         self._tick.setInterval(UI_TICK_MS)
@@ -93,21 +94,12 @@ class Controller(QObject):
         w.unit.stopRequested.connect(self.stop_tracking)
         w.unit.centreRequested.connect(self.centre_tracked)
         self._unsubscribe = errors.subscribe(self._on_notice)
+        self.dispatch_ui = DispatchUi(self)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A fire-and-forget task whose failure is reported, never silently lost."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                exc = t.exception()
-                self.errors.report(name, f"{type(exc).__name__}: {exc}", Level.ERROR, exc)
-
-        task.add_done_callback(done)
-        return task
+        return self.runtime.supervisor.spawn(coro, name)
 
     def attach_view(self, view: MapView) -> None:
         self.view = view
@@ -122,6 +114,7 @@ class Controller(QObject):
     def start_feed(self) -> None:
         rt = self.runtime
         assert rt.store is not None
+        self.dispatch_ui.attach()
         self.feed = LiveFeed(
             rt.redis_url, rt.store,
             on_snapshot=self.fleet.apply_snapshot,
@@ -136,16 +129,32 @@ class Controller(QObject):
         self._nearby_timer.stop()
         self._pump.stop()
         self._unsubscribe()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=1.0)
 
     # ---- registry and feed -----------------------------------------------------------------
     def _on_registry(self, cars: list[Car]) -> None:
         self.fleet.set_registry(cars)
         signs = sorted({c.call_sign for c in cars})
         self.window.completer.model().setStringList(signs)  # type: ignore[attr-defined]
+        self.window.replay.set_units(signs)
+        if self.runtime.dispatch is not None:
+            for a in self.runtime.dispatch.statuses.values():
+                self.fleet.set_status(a.car_id, a.status)
+
+    def _on_unit_removed(self, car_id: str) -> None:
+        if self.tracked == car_id:
+            self.stop_tracking()
+        self.fleet.forget(car_id)
+
+    def call_sign(self, car_id: str) -> str:
+        u = self.fleet.units.get(car_id)
+        return u.call_sign if u else car_id
+
+    def centre_on(self, lat: float, lng: float, zoom: int | None = None) -> None:
+        if self.view is not None and self.view.is_ready:
+            payload: dict[str, Any] = {"lat": lat, "lng": lng}
+            if zoom is not None:
+                payload["zoom"] = zoom
+            self.view.bridge.centerRequested.emit(to_json(payload))
 
     def _on_feed_state(self, state: FeedState, detail: str) -> None:
         self.feed_state, self.feed_detail = state, detail
@@ -177,9 +186,10 @@ class Controller(QObject):
         self.fleet.request_full()
         self.fleet.meta_dirty = True
         self.flush()
-        view.bridge.pinChanged.emit(to_json(self._pin_payload()))
+        view.bridge.pinChanged.emit(to_json(self.pin_payload()))
         view.bridge.trackChanged.emit(to_json({"id": self.tracked, "follow": self.following} if self.tracked
                                               else None))
+        self.dispatch_ui.refresh_incidents()
 
     def _on_batches_applied(self, reports: list[dict[str, Any]]) -> None:
         if self.keep_batch_reports:
@@ -193,22 +203,27 @@ class Controller(QObject):
             self._update_unit_panel()
 
     # ---- incident pin and nearby units ------------------------------------------------------
-    def _pin_payload(self) -> dict[str, Any] | None:
+    def pin_payload(self) -> dict[str, Any] | None:
         if self.pin is None:
             return None
+        # an active incident has its own labelled marker at this point
+        active = self.dispatch_ui.active_incident
         return {"lat": self.pin[0], "lng": self.pin[1], "radius_km": self.window.nearby.radius.value(),
-                "label": "Incident"}
+                "label": "" if active else "New incident"}
 
-    def set_pin(self, lat: float, lng: float) -> None:
+    def set_pin(self, lat: float, lng: float, *, keep_incident: bool = False) -> None:
         self.pin = (lat, lng)
+        if not keep_incident:
+            self.dispatch_ui.pin_moved()
         if self.view is not None and self.view.is_ready:
-            self.view.bridge.pinChanged.emit(to_json(self._pin_payload()))
+            self.view.bridge.pinChanged.emit(to_json(self.pin_payload()))
         self.window.docks["nearby"].raise_()
         self._nearby_timer.start()
         self.refresh_nearby()
 
     def clear_pin(self) -> None:
         self.pin = None
+        self.dispatch_ui.pin_moved()
         self._nearby_timer.stop()
         if self.view is not None and self.view.is_ready:
             self.view.bridge.pinChanged.emit("null")
@@ -219,7 +234,7 @@ class Controller(QObject):
         if self.pin is None or self._nearby_busy or self.runtime.store is None:
             return
         if self.view is not None and self.view.is_ready:
-            self.view.bridge.pinChanged.emit(to_json(self._pin_payload()))  # radius may have changed
+            self.view.bridge.pinChanged.emit(to_json(self.pin_payload()))  # radius may have changed
         self._nearby_busy = True
         self.spawn(self._query_nearby(self.pin), "nearby")
 
@@ -286,6 +301,9 @@ class Controller(QObject):
         self.following = following
         self._update_unit_panel()
 
+    def refresh_unit_panel(self) -> None:
+        self._update_unit_panel()
+
     def _update_unit_panel(self) -> None:
         cid = self.tracked
         if cid is None or cid not in self.fleet.units:
@@ -295,6 +313,7 @@ class Controller(QObject):
         self.window.unit.show_unit({
             "car_id": cid, "call_sign": u.call_sign, "status": u.status, "position": u.position,
             "age_s": self.fleet.age_of(cid), "fix": self.fleet.state_of(cid), "following": self.following,
+            **self.dispatch_ui.unit_extras(cid),
         })
 
     # ---- keyboard and search -----------------------------------------------------------------
@@ -308,6 +327,8 @@ class Controller(QObject):
     def _on_page_key(self, key: str) -> None:
         if key == "Escape":
             self.escape()
+        elif key == "Enter" and self.pin is not None and self.dispatch_ui.active_incident is None:
+            self.dispatch_ui.open_incident_dialog()
 
     def find_unit(self, text: str) -> None:
         u = self.fleet.find_by_call_sign(text)
@@ -349,7 +370,7 @@ class Controller(QObject):
 
     def _update_status_bar(self) -> None:
         w, h = self.window, self.runtime.health
-        if self.feed_state is FeedState.LIVE and h.redis_ok:
+        if self.feed_state is FeedState.LIVE and (h.redis_ok or h.redis_detail == "connecting"):
             w.st_redis.set("Redis: live", "ok")
         elif self.feed_state is FeedState.CONNECTING:
             w.st_redis.set("Redis: connecting…", "warn")

@@ -14,19 +14,24 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from .panels.audit import AuditPanel
 from .panels.fleet import FleetPanel
+from .panels.incidents import IncidentsPanel
 from .panels.nearby import NearbyPanel
+from .panels.replay import ReplayPanel
 from .panels.unit_detail import UnitPanel
 from .table_model import plain_label
 
 SETTINGS_ORG = "CarTrack"
 SETTINGS_APP = "CarTrack Desktop"
+LAYOUT_VERSION = 2   # bump when docks change: an older saved layout is then ignored
 NOTICE_SHOW_MS = 15_000
 
 
@@ -123,21 +128,37 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.search_result)
         self.addToolBar(tb)
 
-        # docks
+        # docks: Nearby | Incidents on top, Unit details, then Fleet | Replay | Audit log
         self.nearby = NearbyPanel()
+        self.incidents = IncidentsPanel()
         self.unit = UnitPanel()
         self.fleet = FleetPanel()
+        self.replay = ReplayPanel()
+        self.audit = AuditPanel()
         self.docks: dict[str, QDockWidget] = {}
-        for name, title, widget in (("nearby", "Nearby units", self.nearby), ("unit", "Unit details", self.unit),
-                                    ("fleet", "Fleet", self.fleet)):
+        for name, title, widget in (("nearby", "Nearby units", self.nearby), ("incidents", "Incidents", self.incidents),
+                                    ("unit", "Unit details", self.unit), ("fleet", "Fleet", self.fleet),
+                                    ("replay", "Replay", self.replay), ("audit", "Audit log", self.audit)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
-            dock.setWidget(widget)
+            # scrollable, so the window still fits a small (768 px) screen
+            scroller = QScrollArea()
+            scroller.setWidget(widget)
+            scroller.setWidgetResizable(True)
+            scroller.setFrameShape(QFrame.Shape.NoFrame)
+            dock.setWidget(scroller)
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self.docks[name] = dock
-        self.resizeDocks([self.docks["nearby"]], [460], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks["nearby"], self.docks["incidents"])
+        self.tabifyDockWidget(self.docks["fleet"], self.docks["replay"])
+        self.tabifyDockWidget(self.docks["replay"], self.docks["audit"])
+        self.docks["nearby"].raise_()
+        self.docks["fleet"].raise_()
+        self.resizeDocks([self.docks["nearby"]], [520], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["nearby"], self.docks["unit"], self.docks["fleet"]], [340, 250, 260],
+                         Qt.Orientation.Vertical)
 
         # status bar
         sb = self.statusBar()
@@ -186,12 +207,12 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)
 
     def save_layout(self) -> None:
         s = QSettings(SETTINGS_ORG, SETTINGS_APP)
         s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        s.setValue("window/state", self.saveState(LAYOUT_VERSION))
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -153,7 +153,9 @@ class MapView(QWebEngineView):
 
     def __init__(self, page_info: MapPage, assets: dict[str, tuple[bytes, bytes]], parent: Any = None) -> None:
         super().__init__(parent)
-        self.profile = QWebEngineProfile(self)  # off the record: nothing written to disk
+        # Off the record (nothing written to disk). Not a child of the view: it must outlive the
+        # page, so it is deleted when the page is (see shutdown()).
+        self.profile = QWebEngineProfile()
         self.profile.setHttpUserAgent(self.profile.httpUserAgent() + " CarTrackDesktop/0.1")
         self.profile.setPersistentCookiesPolicy(QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies)
         self._scheme = AssetSchemeHandler(assets, self)
@@ -207,9 +209,11 @@ class MapView(QWebEngineView):
             fut.set_result(state)
 
     def shutdown(self) -> None:
-        """Delete page before profile (QtWebEngine insists), then the view."""
+        """Delete the page, then its profile (QtWebEngine insists on this order), then the view."""
         self.web_page.setWebChannel(None)  # type: ignore[arg-type]
         self.setPage(None)  # type: ignore[arg-type]
+        profile = self.profile
+        self.web_page.destroyed.connect(profile.deleteLater)
         self.web_page.deleteLater()
         self.deleteLater()
 

@@ -360,6 +360,71 @@
     }
   }
 
+  // ------------------------------------------------------------------ incidents and replay
+  var PRIORITY_COLORS = { 1: '#b71c1c', 2: '#ef6c00', 3: '#f9a825', 4: '#607d8b' };
+
+  function setIncidents(list) {
+    ui.incidents = ui.incidents || new Map();
+    var keep = new Set();
+    (Array.isArray(list) ? list : []).forEach(function (inc) {
+      if (typeof inc.id !== 'string' || typeof inc.lat !== 'number' || typeof inc.lng !== 'number') { return; }
+      keep.add(inc.id);
+      var m = ui.incidents.get(inc.id);
+      if (!m) {
+        var el = document.createElement('div');
+        el.className = 'ct-incident';
+        var dot = document.createElement('div');
+        dot.className = 'ct-incident-dot';
+        var lab = document.createElement('div');
+        lab.className = 'ct-incident-label';
+        el.appendChild(dot);
+        el.appendChild(lab);
+        var icon = L.divIcon({ html: el, className: 'ct-incident-icon', iconSize: [18, 18], iconAnchor: [9, 9] });
+        m = { marker: L.marker([inc.lat, inc.lng], { icon: icon, interactive: false, keyboard: false,
+                                                       zIndexOffset: 8000 }).addTo(map),
+              dot: dot, label: lab };
+        ui.incidents.set(inc.id, m);
+      }
+      m.marker.setLatLng([inc.lat, inc.lng]);
+      m.dot.style.background = PRIORITY_COLORS[inc.priority] || '#607d8b';
+      m.label.textContent = String(inc.label || inc.id);
+      m.dot.classList.toggle('ct-incident-active', !!inc.active);
+    });
+    ui.incidents.forEach(function (m, id) {
+      if (!keep.has(id)) { map.removeLayer(m.marker); ui.incidents.delete(id); }
+    });
+  }
+
+  function setReplay(r) {
+    if (ui.replayLine) { map.removeLayer(ui.replayLine); ui.replayLine = null; }
+    if (ui.replayMarker) { map.removeLayer(ui.replayMarker.marker); ui.replayMarker = null; }
+    state.replay = null;
+    if (!r || !Array.isArray(r.points) || !r.points.length) { return; }
+    ui.replayLine = L.polyline(r.points, { color: '#6a1b9a', weight: 3, opacity: 0.8, interactive: false })
+      .addTo(map);
+    var root = document.createElement('div');
+    root.className = 'ct-replay';
+    var arrow = svgArrow();
+    arrow.classList.add('ct-replay-arrow');
+    var lab = document.createElement('div');
+    lab.className = 'ct-replay-label';
+    lab.textContent = String(r.label || 'replay');
+    root.appendChild(arrow);
+    root.appendChild(lab);
+    var icon = L.divIcon({ html: root, className: 'ct-tracked-icon', iconSize: [28, 28], iconAnchor: [14, 14] });
+    ui.replayMarker = { marker: L.marker(r.points[0], { icon: icon, interactive: false, keyboard: false,
+                                                         zIndexOffset: 9500 }).addTo(map), arrow: arrow };
+    state.replay = { points: r.points.length, at: r.points[0] };
+    if (r.fit) { map.fitBounds(ui.replayLine.getBounds(), { padding: [40, 40], maxZoom: 16 }); }
+  }
+
+  function moveReplay(c) {
+    if (!ui.replayMarker || !c) { return; }
+    ui.replayMarker.marker.setLatLng([c.lat, c.lng]);
+    ui.replayMarker.arrow.style.transform = 'rotate(' + c.heading + 'deg)';
+    state.replay.at = [c.lat, c.lng];
+  }
+
   // ------------------------------------------------------------------ hover tooltip
   function setupTooltip() {
     var tip = document.createElement('div');
@@ -516,6 +581,10 @@
         : { title: ui.tip.title.textContent, line: ui.tip.line.textContent },
       trackedLabel: ui.tracked ? ui.tracked.label.textContent : null,
       pinLabel: ui.pin ? (ui.pin.getElement() ? ui.pin.getElement().textContent : null) : null,
+      incidents: ui.incidents ? Array.from(ui.incidents.keys()) : [],
+      incidentLabels: ui.incidents ? Array.from(ui.incidents.values()).map(function (m) {
+        return m.label.textContent; }) : [],
+      replay: state.replay,
       errors: state.errors.slice(-10),
       unit: {}
     };
@@ -619,6 +688,15 @@
         var c = JSON.parse(text);
         map.setView([c.lat, c.lng], c.zoom || map.getZoom(), { animate: false });
       } catch (err) { pageError('center', err); }
+    });
+    bridge.incidentsChanged.connect(function (text) {
+      try { setIncidents(JSON.parse(text)); } catch (err) { pageError('incidents', err); }
+    });
+    bridge.replayChanged.connect(function (text) {
+      try { setReplay(JSON.parse(text)); } catch (err) { pageError('replay', err); }
+    });
+    bridge.replayMoved.connect(function (text) {
+      try { moveReplay(JSON.parse(text)); } catch (err) { pageError('replay', err); }
     });
     bridge.stateRequested.connect(function (req) {
       try { reportState(req); } catch (err) { pageError('state', err); }

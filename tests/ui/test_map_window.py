@@ -217,8 +217,8 @@ def test_status_bar_and_fleet_panel(qtbot, app, redis_url):
     for i in range(5):
         publish_seed_style(r, f"SB-{i}", 33.75 + i * 0.001, -84.39)
     qtbot.waitUntil(lambda: app.window.st_units.text() == "Live units: 5", timeout=10_000)
-    assert app.window.st_redis.text() == "Redis: live"
-    assert app.window.st_mongo.text().startswith("MongoDB: connected")
+    qtbot.waitUntil(lambda: app.window.st_redis.text() == "Redis: live", timeout=5000)
+    qtbot.waitUntil(lambda: app.window.st_mongo.text().startswith("MongoDB: connected"), timeout=5000)
     qtbot.waitUntil(lambda: len(app.window.fleet.model.rows) == 5, timeout=5000)
     app.window.fleet.filter.setText("sb-3")
     assert [row.car_id for row in app.window.fleet.model.rows] == ["SB-3"]

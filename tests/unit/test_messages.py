@@ -97,3 +97,61 @@ def test_fuzz_never_raises_anything_but_rejection(obj):
     except m.MessageRejected:
         return
     assert -90 <= p.lat <= 90 and -180 <= p.lng <= 180 and 0 <= p.heading < 360 and p.speed >= 0
+
+
+# ---- dispatch wire formats ---------------------------------------------------------------------
+from cartrack_desktop.domain.dispatch import Incident, TimelineEvent, UnitAssignment  # noqa: E402
+from cartrack_desktop.domain.models import UnitStatus  # noqa: E402
+from tests.corpus import HOSTILE_TEXT  # noqa: E402
+
+
+def test_assignment_round_trip():
+    a = UnitAssignment("PC-1", UnitStatus.EN_ROUTE, "INC-270115-K7Q2", (33.7, -84.4), 5.0, "alice")
+    assert m.decode_assignment(orjson.dumps(m.encode_assignment(a)), "PC-1", loads=orjson.loads) == a
+
+
+@pytest.mark.parametrize("obj", [
+    {"status": "flying"}, {"status": "available", "incident": "<b>"}, {"status": "available", "lat": 91, "lng": 0},
+    {"status": "available", "by": "x\u2028y"}, {"status": "available", "since": "yesterday"}, [1], "x",
+])
+def test_bad_assignments(obj):
+    with pytest.raises(m.MessageRejected):
+        m.decode_assignment(orjson.dumps(obj), "PC-1", loads=orjson.loads)
+
+
+def _incident(**over):
+    inc = Incident("INC-270115-K7Q2", "Burglary", 2, "notes", 33.7, -84.4, 10.0, "alice",
+                   timeline=(TimelineEvent("e1", 10.0, "created", "alice"),), units=("PC-1",))
+    return m.encode_incident(inc) | over
+
+
+def test_incident_round_trip_and_hostile_text_kept_literally():
+    assert m.validate_incident(_incident()).incident_id == "INC-270115-K7Q2"
+    for text in HOSTILE_TEXT:
+        assert m.validate_incident(_incident(notes=text, type=text[:60])).notes == text
+
+
+@pytest.mark.parametrize("over", [
+    {"id": "INC-1"}, {"id": "<script>"}, {"priority": 9}, {"priority": "1"}, {"lat": None}, {"status": "weird"},
+    {"units": ["<b>"]}, {"units": ["PC-1"] * 500}, {"timeline": [{"id": "x", "kind": "exploded", "at": 1}]},
+    {"timeline": "nope"}, {"type": ""}, {"notes": "n" * 3000}, {"created_at": float("nan")},
+])
+def test_bad_incidents(over):
+    with pytest.raises(m.MessageRejected):
+        m.validate_incident(_incident(**over))
+
+
+def test_events():
+    ev = m.encode_event("incident", incident=_incident())
+    assert m.decode_event(orjson.dumps(ev), loads=orjson.loads)["incident"].kind == "Burglary"
+    st = m.encode_event("status", car_id="PC-1", assignment={"status": "dispatched", "incident": "INC-270115-K7Q2"})
+    assert m.decode_event(orjson.dumps(st), loads=orjson.loads)["assignment"].status is UnitStatus.DISPATCHED
+    fl = m.encode_event("fleet", action="add", car_id="PC-9")
+    assert m.decode_event(orjson.dumps(fl), loads=orjson.loads)["action"] == "add"
+    for bad in ({"v": 2, "type": "fleet"}, {"v": 1, "type": "nuke"}, {"v": 1, "type": "fleet", "action": "x",
+                                                                       "car_id": "PC-1"},
+                {"v": 1, "type": "status", "car_id": "${x}", "assignment": {"status": "available"}}):
+        with pytest.raises(m.MessageRejected):
+            m.decode_event(orjson.dumps(bad), loads=orjson.loads)
+    with pytest.raises(m.MessageRejected):
+        m.decode_event(b"x" * (m.MAX_EVENT_BYTES + 1))

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...domain.models import UnitStatus
 from ...services.fleet_view import FixState
@@ -41,6 +50,9 @@ COLUMNS: list[Column[FleetRow]] = [
 
 class FleetPanel(QWidget):
     activated = Signal(str)
+    addRequested = Signal()
+    removeRequested = Signal(str)
+    serviceRequested = Signal(str, bool)   # unit, out of service?
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -66,10 +78,28 @@ class FleetPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)
+        self.add = QPushButton("Add unit…")
+        self.add.setObjectName("addUnit")
+        self.remove = QPushButton("Remove")
+        self.remove.setObjectName("removeUnit")
+        self.service = QPushButton("Out of service")
+        self.service.setObjectName("fleetService")
+        for b in (self.remove, self.service):
+            b.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add)
+        buttons.addWidget(self.remove)
+        buttons.addWidget(self.service)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filter)
         layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
         layout.addWidget(self.summary)
+        self.add.clicked.connect(self.addRequested)
+        self.remove.clicked.connect(self._remove)
+        self.service.clicked.connect(self._toggle_service)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self._all: list[FleetRow] = []
         self.filter.textChanged.connect(lambda _t: self._refilter())
 
@@ -77,6 +107,31 @@ class FleetPanel(QWidget):
         key = self.model.key_at(index.row())
         if key:
             self.activated.emit(key)
+
+    def selected(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return (self.model.key_at(rows[0].row()) or "") if rows else ""
+
+    def _selected_row(self) -> FleetRow | None:
+        key = self.selected()
+        i = self.model.row_of(key) if key else -1
+        return self.model.rows[i] if i >= 0 else None
+
+    def _update_buttons(self) -> None:
+        row = self._selected_row()
+        self.remove.setEnabled(row is not None)
+        self.service.setEnabled(row is not None and row.status in (UnitStatus.AVAILABLE, UnitStatus.OUT_OF_SERVICE))
+        self.service.setText("Back in service" if row is not None and row.status is UnitStatus.OUT_OF_SERVICE
+                             else "Out of service")
+
+    def _remove(self) -> None:
+        if self.selected():
+            self.removeRequested.emit(self.selected())
+
+    def _toggle_service(self) -> None:
+        row = self._selected_row()
+        if row is not None:
+            self.serviceRequested.emit(row.car_id, row.status is not UnitStatus.OUT_OF_SERVICE)
 
     def set_rows(self, rows: list[FleetRow]) -> None:
         self._all = rows
@@ -91,3 +146,4 @@ class FleetPanel(QWidget):
         lost = sum(1 for r in self._all if r.fix is FixState.LOST)
         shown = f"{len(rows)} shown · " if text else ""
         self.summary.setText(f"{shown}{len(self._all)} units · {live} live · {lost} lost")
+        self._update_buttons()

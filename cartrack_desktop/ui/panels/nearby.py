@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -54,6 +55,8 @@ class NearbyPanel(QWidget):
     availableOnlyChanged = Signal(bool)
     hovered = Signal(str)       # "" when the pointer leaves the list
     activated = Signal(str)     # double-click / Enter on a row
+    createIncidentRequested = Signal()
+    dispatchRequested = Signal(list)   # selected unit ids
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -73,8 +76,8 @@ class NearbyPanel(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Radius"))
         controls.addWidget(self.radius)
-        controls.addStretch(1)
         controls.addWidget(self.available_only)
+        controls.addStretch(1)
 
         self.model: RowModel[NearbyRow] = RowModel(COLUMNS, key=lambda r: r.car_id, dimmed=lambda r: r.stale)
         self.table = QTableView()
@@ -93,10 +96,28 @@ class NearbyPanel(QWidget):
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)
 
+        self.incident = plain_label("")
+        self.incident.setObjectName("activeIncident")
+        self.incident.setWordWrap(True)
+        self.create_button = QPushButton("Create incident…")
+        self.create_button.setObjectName("createIncident")
+        self.create_button.setToolTip("Create an incident at the pin (Enter on the map, Ctrl+N)")
+        self.create_button.setEnabled(False)
+        self.dispatch_button = QPushButton("Dispatch")
+        self.dispatch_button.setObjectName("dispatchUnits")
+        self.dispatch_button.setToolTip("Dispatch the selected units to the incident (Ctrl+D)")
+        self.dispatch_button.setEnabled(False)
+        controls.addWidget(self.create_button)
+        controls.addWidget(self.dispatch_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addLayout(controls)
+        layout.addWidget(self.incident)
         layout.addWidget(self.table, 1)
+        self.create_button.clicked.connect(self.createIncidentRequested)
+        self.dispatch_button.clicked.connect(lambda: self.dispatchRequested.emit(self.selected_ids()))
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self._has_pin = False
         self.radius.valueChanged.connect(self.radiusChanged)
         self.available_only.toggled.connect(self.availableOnlyChanged)
         self._hovered = ""
@@ -119,11 +140,20 @@ class NearbyPanel(QWidget):
         if key:
             self.activated.emit(key)
 
+    def _update_buttons(self) -> None:
+        self.create_button.setEnabled(self._has_pin)
+        self.dispatch_button.setEnabled(self._has_pin and bool(self.selected_ids()))
+
+    def show_incident(self, text: str) -> None:
+        self.incident.setText(text)
+
     def selected_ids(self) -> list[str]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         return [k for k in (self.model.key_at(r) for r in rows) if k]
 
     def show_point(self, point: tuple[float, float] | None, count: int = 0) -> None:
+        self._has_pin = point is not None
+        self._update_buttons()
         if point is None:
             self.header.setText("Click the map where the incident is to list the nearest units.")
             self.model.set_rows([])

@@ -1,0 +1,212 @@
+"""Dispatcher writes to MongoDB that must not be lost: a durable, ordered outbox.
+
+Incidents, timeline entries, unit statuses and audit entries are put here first and written
+by one task, oldest first, with retries. While MongoDB is away they wait; they are also
+appended to a journal file under the data directory, so even a restart of the app does not
+lose them. Every operation is idempotent (ids, `$ne` guards, newer-wins timestamps), so
+replaying one that was in fact written is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fcntl
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pymongo.errors import PyMongoError
+
+from .supervisor import backoff_delay
+from .timeouts import within
+
+log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT_S = 5.0
+MAX_PENDING = 100_000
+COMPACT_AFTER_DONE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    op_id: str
+    kind: str
+    payload: dict[str, Any]
+    at: float
+
+
+Applier = Callable[[Op], Awaitable[None]]
+
+
+class Journal:
+    """Append-only JSON lines: {"op": {...}} for a new op, {"done": id} once written."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.path = directory / f"outbox-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._done_since_compact = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        os.write(self._fd, orjson.dumps(record) + b"\n")
+
+    def add(self, op: Op) -> None:
+        self.append({"op": {"id": op.op_id, "kind": op.kind, "payload": op.payload, "at": op.at}})
+        os.fsync(self._fd)  # dispatcher actions are rare and precious
+
+    def done(self, op_id: str, pending: int) -> None:
+        self.append({"done": op_id})
+        self._done_since_compact += 1
+        if pending == 0 and self._done_since_compact >= COMPACT_AFTER_DONE:
+            os.ftruncate(self._fd, 0)
+            self._done_since_compact = 0
+
+    def close(self, *, remove_if_empty: bool) -> None:
+        with contextlib.suppress(OSError):
+            if remove_if_empty:
+                self.path.unlink()
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+
+    def adopt_orphans(self) -> list[Op]:
+        """Pending ops from journals of instances that are gone (their files are not locked)."""
+        ops: list[Op] = []
+        for f in sorted(self.directory.glob("outbox-*.jsonl")):
+            if f == self.path:
+                continue
+            try:
+                fd = os.open(f, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live instance owns it
+                ops.extend(_read_pending(f))
+                f.unlink()
+            finally:
+                os.close(fd)
+        return ops
+
+
+def _read_pending(path: Path) -> list[Op]:
+    pending: dict[str, Op] = {}
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    for line in data.splitlines():
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a torn last line after a crash
+        if not isinstance(rec, dict):
+            continue
+        if "done" in rec and isinstance(rec["done"], str):
+            pending.pop(rec["done"], None)
+            continue
+        op = rec.get("op")
+        if isinstance(op, dict) and isinstance(op.get("id"), str) and isinstance(op.get("kind"), str) \
+                and isinstance(op.get("payload"), dict) and isinstance(op.get("at"), int | float):
+            pending[op["id"]] = Op(op["id"], op["kind"], op["payload"], float(op["at"]))
+    return list(pending.values())
+
+
+class Outbox:
+    def __init__(self, apply: Applier, journal_dir: Path | None, *, clock: Callable[[], float] = time.time) -> None:
+        self._apply = apply
+        self._clock = clock
+        self.pending: collections.deque[Op] = collections.deque()
+        self._wake = asyncio.Event()
+        self.written = 0
+        self.failures = 0
+        self.last_error = ""
+        self.journal: Journal | None = None
+        if journal_dir is not None:
+            try:
+                self.journal = Journal(journal_dir)
+                adopted = self.journal.adopt_orphans()
+            except OSError as exc:
+                log.warning("outbox journal unavailable (%s); pending writes are kept in memory only", exc)
+                self.journal = None
+                adopted = []
+            for op in sorted(adopted, key=lambda o: o.at):
+                self._enqueue(op)
+            if adopted:
+                log.info("outbox: %d write(s) left by an earlier run will be written", len(adopted))
+
+    def _enqueue(self, op: Op) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            dropped = self.pending.popleft()
+            log.error("outbox full: dropped the oldest pending write (%s %s)", dropped.kind, dropped.op_id)
+        self.pending.append(op)
+        if self.journal is not None:
+            try:
+                self.journal.add(op)
+            except OSError as exc:
+                log.warning("outbox journal write failed: %s", exc)
+        self._wake.set()
+
+    def put(self, kind: str, payload: dict[str, Any]) -> Op:
+        op = Op(uuid.uuid4().hex, kind, payload, self._clock())
+        self._enqueue(op)
+        return op
+
+    async def write_one(self) -> bool:
+        if not self.pending:
+            return False
+        op = self.pending[0]
+        try:
+            await within(self._apply(op), WRITE_TIMEOUT_S)
+        except (PyMongoError, OSError, TimeoutError) as exc:
+            self.failures += 1
+            self.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            return False
+        self.pending.popleft()
+        self.written += 1
+        if self.journal is not None:
+            try:
+                self.journal.done(op.op_id, len(self.pending))
+            except OSError as exc:
+                log.warning("outbox journal write failed: %s", exc)
+        return True
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            if not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+            if await self.write_one():
+                if failures:
+                    log.info("outbox: writing to MongoDB again (%d pending)", len(self.pending))
+                failures = 0
+                continue
+            if failures == 0:
+                log.warning("outbox: MongoDB write failed (%s); %d write(s) kept and retried",
+                            self.last_error, len(self.pending))
+            failures += 1
+            await asyncio.sleep(backoff_delay(failures, 0.5, 10.0))
+
+    async def flush(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline:
+            if not await self.write_one():
+                return False
+        return not self.pending
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close(remove_if_empty=not self.pending)
+            self.journal = None
