@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
@@ -67,6 +67,9 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=APP_NAME, description="Dispatcher console for live police fleets.")
     p.add_argument("--redis-url", help="Redis URL (redis://, rediss://, unix://); default: embedded server")
+    p.add_argument("--redis-ca-file", help="CA certificate(s) to verify a rediss:// server (PEM)")
+    p.add_argument("--redis-cert-file", help="client certificate for rediss:// (PEM), if the server asks for one")
+    p.add_argument("--redis-key-file", help="private key of --redis-cert-file (PEM)")
     p.add_argument("--mongo-uri", help="MongoDB URI; default: embedded SecantusDB server")
     p.add_argument("--cars", help=f"number of simulated units (default {DEFAULT_CARS})")
     sim = p.add_mutually_exclusive_group()
@@ -154,6 +157,35 @@ def _check_tile_url(setting: str, url: str) -> str:
     return url
 
 
+_TLS_FILES = (("redis_ca_file", "CARTRACK_REDIS_CA_FILE", "ssl_ca_certs"),
+              ("redis_cert_file", "CARTRACK_REDIS_CERT_FILE", "ssl_certfile"),
+              ("redis_key_file", "CARTRACK_REDIS_KEY_FILE", "ssl_keyfile"))
+
+
+def _with_tls_files(url: str | None, args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """Add the TLS file options to a rediss:// URL (redis-py reads them from its query)."""
+    params: dict[str, str] = {}
+    for attr, var, param in _TLS_FILES:
+        value = getattr(args, attr)
+        setting = "--" + attr.replace("_", "-")
+        if value is None and env.get(var, ""):
+            value, setting = env[var], var
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ConfigError(setting, f"{path} is not a readable file")
+        params[param] = str(path.resolve())
+    if not params:
+        return url
+    if url is None or urlsplit(url).scheme != "rediss":
+        raise ConfigError("--redis-ca-file", "TLS files need a rediss:// Redis URL")
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k not in params] + sorted(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _seed_redis_url(env: Mapping[str, str]) -> str | None:
     """The seed's REDIS_HOST/PORT/PASSWORD/DB variables, as a URL."""
     host = env.get("REDIS_HOST", "").strip()
@@ -196,6 +228,8 @@ def load_settings(
         redis_url = _seed_redis_url(env)
     else:
         redis_url = _check_redis_url(name if args.redis_url is None else "--redis-url", raw)
+
+    redis_url = _with_tls_files(redis_url, args, env)
 
     raw, name = pick(args.mongo_uri, "CARTRACK_MONGO_URI")
     mongo_uri: str | None = None

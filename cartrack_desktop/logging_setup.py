@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from .services.redaction import RedactingFilter
+
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(
@@ -12,6 +14,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     # Libraries chatter at INFO about every connection; keep their warnings.
     for noisy in ("pymongo", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -55,6 +55,7 @@ REJECTION_KINDS = (
     "channel_mismatch",
     "bad_batch",
     "bad_text",
+    "too_many_units",
 )
 
 _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")

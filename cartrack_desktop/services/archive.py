@@ -243,11 +243,15 @@ class Archive:
         return True
 
     async def _update_last_known(self, positions: Iterable[Position]) -> None:
-        """cars.location := newest position; never moves a unit back to an older fix."""
+        """cars.location := newest position; never moves a unit back to an older fix.
+
+        The filter is `_id` plus a `$not`/`$gte` guard (which also matches units without a
+        location): an `$or` here made the MongoDB-wire server scan the collection per update.
+        """
         ops: list[UpdateOne | InsertOne[Doc]] = []
         for p in positions:
             ops.append(UpdateOne(
-                {"_id": p.car_id, "$or": [{"location.timestamp": {"$lt": p.timestamp}}, {"location": None}]},
+                {"_id": p.car_id, "location.timestamp": {"$not": {"$gte": p.timestamp}}},
                 {"$set": {"location": _location_doc(p), "location_at": utc(p.timestamp)},
                  "$setOnInsert": {"car_id": p.car_id, "call_sign": p.car_id, "status": UnitStatus.AVAILABLE.value,
                                   "simulated": False}},

@@ -168,18 +168,24 @@ class DispatchService:
             self.apply_incident(inc)
 
     async def seed_statuses(self, cars: Iterable[Car]) -> None:
-        """After a Redis restart the hash is empty: restore each unit's status from MongoDB."""
-        pipe = self._r.pipeline(transaction=False)
+        """Fill in statuses missing from Redis (first start, or Redis restarted empty).
+
+        What this instance last saw live wins; otherwise the status MongoDB recorded. HSETNX:
+        an entry another instance already restored (or that changed since) is left alone.
+        """
         n = 0
-        for car in cars:
-            a = UnitAssignment(car.car_id, car.status, car.incident_id, None, self._clock(), SYSTEM)
-            if car.incident_id and car.incident_id in self.incidents:
-                inc = self.incidents[car.incident_id]
-                a = replace(a, scene=(inc.lat, inc.lng))
-            pipe.hsetnx(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(a)))
-            n += 1
-        if n:
-            await pipe.execute()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for car in cars:
+                a = self.statuses.get(car.car_id)
+                if a is None:
+                    a = UnitAssignment(car.car_id, car.status, car.incident_id, None, self._clock(), SYSTEM)
+                    if car.incident_id and car.incident_id in self.incidents:
+                        inc = self.incidents[car.incident_id]
+                        a = replace(a, scene=(inc.lat, inc.lng))
+                pipe.hsetnx(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(a)))
+                n += 1
+            if n:
+                await pipe.execute()
 
     # ---- writes ------------------------------------------------------------------------------------
     def _audit(self, action: str, **details: Any) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import psutil
 
+from .redaction import register_secret
 from .timeouts import within
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,7 @@ class EmbeddedRedis(_EmbeddedServer):
         self._binary = binary
         self._sock_dir: Path | None = None
         self.password = secrets.token_urlsafe(24)
+        register_secret(self.password)
         self.url = ""
 
     def _owns(self, cmdline: str) -> bool:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .redaction import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -40,9 +42,9 @@ class ErrorBus:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def report(self, source: str, message: str, level: Level = Level.ERROR, exc: BaseException | None = None) -> None:
-        notice = Notice(level, source, message, self._clock())
+        notice = Notice(level, source, redact(message), self._clock())
         self.recent.append(notice)
-        log.log(int(level), "%s: %s", source, message, exc_info=exc)
+        log.log(int(level), "%s: %s", source, notice.message, exc_info=exc)
         for listener in list(self._listeners):
             try:
                 listener(notice)

@@ -19,6 +19,8 @@ from .live_store import LOCATION_TTL_S
 
 FADE_AFTER_S = 15.0
 STALE_AFTER_S = 60.0
+MAX_UNITS = 50_000            # a flood of invented ids cannot grow memory without bound
+FORGET_LOST_AFTER_S = 600.0   # an unregistered unit lost this long ago is dropped from the lists
 
 
 class FixState(enum.StrEnum):
@@ -61,9 +63,13 @@ class Frame:
 
 
 class FleetState:
-    def __init__(self, *, ttl_s: float = LOCATION_TTL_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, ttl_s: float = LOCATION_TTL_S, clock: Callable[[], float] = time.time,
+                 max_units: int = MAX_UNITS, on_reject: Callable[[str, str], None] | None = None) -> None:
         self.ttl_s = ttl_s
         self._clock = clock
+        self.max_units = max_units
+        self._on_reject = on_reject or (lambda kind, subject: None)
+        self.registered: set[str] = set()
         self.units: dict[str, UnitView] = {}
         self._dirty: dict[str, Position] = {}
         self._gone: set[str] = set()
@@ -77,7 +83,7 @@ class FleetState:
 
     # ---- inputs ---------------------------------------------------------------------------
     def set_registry(self, cars: Iterable[Car]) -> None:
-        seen = set()
+        seen: set[str] = set()
         for car in cars:
             seen.add(car.car_id)
             u = self.units.get(car.car_id)
@@ -87,6 +93,7 @@ class FleetState:
                 u.call_sign, u.status = car.call_sign, car.status
         for cid in [c for c, u in self.units.items() if c not in seen and u.position is None]:
             del self.units[cid]
+        self.registered = seen
         self.meta_dirty = True
         self._notify()
 
@@ -124,6 +131,9 @@ class FleetState:
         for p in positions:
             u = units.get(p.car_id)
             if u is None:
+                if len(units) >= self.max_units:
+                    self._on_reject("too_many_units", p.car_id)
+                    continue
                 u = units[p.car_id] = UnitView(p.car_id, p.car_id, UnitStatus.AVAILABLE)
                 self.meta_dirty = True
             elif u.position is not None and p.timestamp <= u.position.timestamp:
@@ -150,13 +160,22 @@ class FleetState:
         """Mark units whose fix is older than the TTL as lost (their Redis key has expired)."""
         now = self._clock()
         lost = []
+        forget = []
         for cid, u in self.units.items():
-            if u.position is not None and not u.lost and now - u.position.timestamp >= self.ttl_s:
+            if u.position is None:
+                continue
+            age = now - u.position.timestamp
+            if not u.lost and age >= self.ttl_s:
                 u.lost = True
                 self._gone.add(cid)
                 self._dirty.pop(cid, None)
                 lost.append(cid)
-        if lost:
+            elif u.lost and cid not in self.registered and age >= self.ttl_s + FORGET_LOST_AFTER_S:
+                forget.append(cid)
+        for cid in forget:
+            del self.units[cid]
+            self.meta_dirty = True
+        if lost or forget:
             self._notify()
         return lost
 

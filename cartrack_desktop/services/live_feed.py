@@ -30,9 +30,9 @@ from .timeouts import within
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 2.0            # our PING on the subscriber connection
-DEAD_AFTER_S = 6.0           # nothing at all received for this long: the link is dead
-BACKOFF_S = (0.25, 5.0)      # reconnect delays: base, cap
+HEARTBEAT_S = 1.0            # our PING on the subscriber connection
+DEAD_AFTER_S = 3.5           # nothing at all received for this long: the link is dead (or Redis paused)
+BACKOFF_S = (0.25, 2.0)      # reconnect delays: base, cap (so we are back within ~2 s of Redis)
 BATCH_COVERS_S = 3.0         # a unit seen in a batch this recently: skip its per-unit duplicate unparsed
 YIELD_EVERY = 256            # messages handled before letting the UI run
 
@@ -79,6 +79,7 @@ class LiveFeed:
         self.state = FeedState.CONNECTING
         self.stats = FeedStats()
         self._batch_seen: dict[str, float] = {}
+        self._resync = False
 
     def _set_state(self, state: FeedState, detail: str = "") -> None:
         if state is not self.state or detail:
@@ -109,11 +110,13 @@ class LiveFeed:
         try:
             await within(pubsub.subscribe(BATCH_CHANNEL, *self._extra), 5.0)
             await within(pubsub.psubscribe(CHANNEL_PATTERN), 5.0)
-            snapshot = await within(self._store.get_all_car_locations(), 10.0)
-            self._batch_seen.clear()
-            self._on_snapshot(snapshot)
+            # redis-py reconnects and resubscribes a dropped pub/sub link by itself; what was
+            # published meanwhile is lost, so every such reconnect asks for a fresh snapshot.
+            self._resync = False
+            if pubsub.connection is not None:
+                pubsub.connection.register_connect_callback(self._reconnected)
+            await self._snapshot()
             self._set_state(FeedState.LIVE)
-            log.info("live feed subscribed; snapshot of %d unit(s)", len(snapshot))
             await self._listen(pubsub)
         finally:
             with contextlib.suppress(Exception):
@@ -121,12 +124,26 @@ class LiveFeed:
             with contextlib.suppress(Exception):
                 await within(client.aclose(), 1.0)
 
+    async def _reconnected(self, _connection: object) -> None:
+        self._resync = True
+        self.stats.reconnects += 1
+        log.info("live feed: pub/sub link re-established; reloading the snapshot")
+
+    async def _snapshot(self) -> None:
+        snapshot = await within(self._store.get_all_car_locations(), 10.0)
+        self._batch_seen.clear()
+        self._on_snapshot(snapshot)
+        log.info("live feed subscribed; snapshot of %d unit(s)", len(snapshot))
+
     async def _listen(self, pubsub: object) -> None:
         ps = pubsub  # redis.asyncio.client.PubSub
         last_rx = time.monotonic()
         last_ping = last_rx
         handled = 0
         while True:
+            if self._resync:
+                self._resync = False
+                await self._snapshot()
             now = time.monotonic()
             if now - last_ping >= HEARTBEAT_S:
                 await within(ps.ping(), 2.0)  # type: ignore[attr-defined]

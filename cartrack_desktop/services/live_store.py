@@ -46,6 +46,8 @@ LOCATION_TTL_S = 300
 WRITE_CHUNK = 1000          # units per script call: bounds how long Redis is busy (~8 ms)
 READ_CHUNK = 2000
 MAX_RADIUS_KM = 200.0
+GEO_MARGIN_KM = 0.01         # the GEO index rounds positions; never miss a unit at the edge
+GEO_MARGIN_FRACTION = 0.005  # Redis' earth radius differs from ours by ~0.03 %
 
 _WRITE_LUA = """
 local ttl = tonumber(ARGV[1])
@@ -163,18 +165,18 @@ class LiveStore:
         if not positions:
             return 0
         sent_at = self._clock()
-        pipe = self._r.pipeline(transaction=False)
-        for start in range(0, len(positions), WRITE_CHUNK):
-            chunk = positions[start:start + WRITE_CHUNK]
-            args: list[bytes | str | float | int] = [
-                self.ttl_s,
-                orjson.dumps(encode_batch(chunk, sent_at=sent_at)) if publish_batch else b"",
-            ]
-            for p in chunk:
-                e = encode_position(p)
-                args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
-            await self._write(args=args, client=pipe)
-        results = await pipe.execute()
+        async with self._r.pipeline(transaction=False) as pipe:  # reset even if cancelled mid-way
+            for start in range(0, len(positions), WRITE_CHUNK):
+                chunk = positions[start:start + WRITE_CHUNK]
+                args: list[bytes | str | float | int] = [
+                    self.ttl_s,
+                    orjson.dumps(encode_batch(chunk, sent_at=sent_at)) if publish_batch else b"",
+                ]
+                for p in chunk:
+                    e = encode_position(p)
+                    args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
+                await self._write(args=args, client=pipe)
+            results = await pipe.execute()
         return int(sum(int(n) for n in results))
 
     # ---- reads -------------------------------------------------------------------------------
@@ -213,10 +215,10 @@ class LiveStore:
         ids = list(car_ids)
         if not ids:
             return []
-        pipe = self._r.pipeline(transaction=False)
-        for start in range(0, len(ids), READ_CHUNK):
-            pipe.mget([location_key(c) for c in ids[start:start + READ_CHUNK]])
-        chunks = await pipe.execute()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for start in range(0, len(ids), READ_CHUNK):
+                pipe.mget([location_key(c) for c in ids[start:start + READ_CHUNK]])
+            chunks = await pipe.execute()
         now = self._clock()
         out: list[Position] = []
         it = iter(ids)
@@ -245,7 +247,9 @@ class LiveStore:
         radius_km = min(float(radius_km), MAX_RADIUS_KM)
         if limit is not None and limit <= 0:
             return []
-        flat = await self._nearby(args=[lng, max(-85.05, min(85.05, lat)), radius_km])
+        # GEO positions are 52-bit geohashes (~0.6 m): search a little wider, filter exactly below
+        search_km = radius_km * (1 + GEO_MARGIN_FRACTION) + GEO_MARGIN_KM
+        flat = await self._nearby(args=[lng, max(-85.05, min(85.05, lat)), search_km])
         now = self._clock()
         found: list[NearbyCar] = []
         for i in range(0, len(flat), 2):
@@ -263,11 +267,11 @@ class LiveStore:
     async def remove_car(self, car_id: str) -> None:
         """Forget a unit at once (it left the fleet): its key, index entries."""
         validate_car_id(car_id)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.delete(location_key(car_id))
-        pipe.zrem(GEO_KEY, car_id)
-        pipe.zrem(SEEN_KEY, car_id)
-        await pipe.execute()
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(location_key(car_id))
+            pipe.zrem(GEO_KEY, car_id)
+            pipe.zrem(SEEN_KEY, car_id)
+            await pipe.execute()
 
     # ---- maintenance --------------------------------------------------------------------------
     async def prune_expired(self) -> int:

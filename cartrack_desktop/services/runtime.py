@@ -29,6 +29,7 @@ from .events import EventsListener
 from .lease import Lease
 from .live_store import LiveStore
 from .outbox import Op, Outbox
+from .redaction import register_url
 from .redis_conn import make_redis
 from .rejections import RejectionCounter
 from .simulator import Simulator
@@ -107,6 +108,8 @@ class Runtime:
             raise
         self.redis_url = s.redis_url or (self._embedded_redis.url if self._embedded_redis else "")
         self.mongo_uri = s.mongo_uri or (self._embedded_mongo.uri if self._embedded_mongo else "")
+        register_url(self.redis_url)
+        register_url(self.mongo_uri)
         log.info("Redis: %s", "embedded" if s.redis_url is None else redact_url(self.redis_url))
         log.info("MongoDB: %s (database %s)", "embedded" if s.mongo_uri is None else redact_url(self.mongo_uri),
                  s.mongo_db)
@@ -209,9 +212,12 @@ class Runtime:
             sim.set_out_of_service(a.car_id, True)
 
     async def _events_connected(self) -> None:
-        """(Re)subscribed to dispatch events: reload the state they describe."""
-        if self.dispatch is not None:
-            await self.dispatch.resync()
+        """(Re)subscribed to dispatch events: restore statuses if Redis lost them, then reload."""
+        if self.dispatch is None:
+            return
+        if self.fleet_loaded.is_set():
+            await self.dispatch.seed_statuses(list(self.fleet.values()))
+        await self.dispatch.resync()
 
     def _on_fleet_event(self, event: dict[str, object]) -> None:
         if event.get("type") == "fleet":

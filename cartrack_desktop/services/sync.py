@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 10.0
 CYCLE_TIMEOUT_S = 8.0
+TIMEOUT_PER_POSITION_S = 0.0015   # big fleets on a slow server need longer than the base timeout
 BACKLOG_MAX_CYCLES = 360  # one hour of cycles
 CAPTURE_LATE_FRACTION = 0.3
 
@@ -123,10 +124,11 @@ class LocationSync:
     # ---- write --------------------------------------------------------------------------------
     async def write_one(self, timeout: float | None = None) -> bool:
         """Try the oldest pending cycle once. True if the backlog advanced."""
-        timeout = self.timeout_s if timeout is None else timeout
         if not self.backlog:
             return False
         cycle = self.backlog[0]
+        if timeout is None:
+            timeout = max(self.timeout_s, TIMEOUT_PER_POSITION_S * len(cycle.positions))
         attempts = self._attempts.get(cycle.cycle_id, 0) + 1
         self._attempts[cycle.cycle_id] = attempts
         t0 = time.monotonic()

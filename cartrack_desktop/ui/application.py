@@ -3,7 +3,7 @@
 One `run_until_complete(gui_main())` for the whole life of the app: `gui_main` awaits the
 window's close request, then cancels and awaits every task, closes clients and stops the
 child servers itself before returning. (Running the loop a second time after QtWebEngine
-has been used crashes PySide6 6.12 in QApplication.exit(), so asyncio.Runner's extra
+has been used crashes PySide6 6.11 and 6.12 in QApplication.exit(), so asyncio.Runner's extra
 shutdown run is avoided on purpose.)
 """
 

@@ -37,6 +37,7 @@ class MapBridge(QObject):
     incidentsChanged = Signal(str)
     replayChanged = Signal(str)
     replayMoved = Signal(str)
+    liveChanged = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .main_window import MainWindow
 from .map_view import MapView
 from .panels.fleet import FleetRow
 from .panels.nearby import NearbyRow
+from .panels.stats import StatRow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Controller(QObject):
         self.runtime = runtime
         self.settings = settings
         self.errors = errors
-        self.fleet = FleetState()
+        self.fleet = FleetState(on_reject=runtime.redis_rejections.reject)
         self.view: MapView | None = None
         self.feed: LiveFeed | None = None
         self.feed_state = FeedState.CONNECTING
@@ -157,8 +158,22 @@ class Controller(QObject):
             self.view.bridge.centerRequested.emit(to_json(payload))
 
     def _on_feed_state(self, state: FeedState, detail: str) -> None:
+        was_live = self.feed_state is FeedState.LIVE
         self.feed_state, self.feed_detail = state, detail
+        self._send_live_state()
+        if was_live and state is FeedState.DISCONNECTED:
+            self.window.show_notice(f"Live data paused: Redis is not reachable ({detail[:80]}); showing the last "
+                                    "known positions", "warning")
+        elif state is FeedState.LIVE and not was_live and self.units_drawn:
+            self.window.show_notice("Live data resumed", "info")
+            self.window.banner.hide()
         self._update_status_bar()
+
+    def _send_live_state(self) -> None:
+        if self.view is not None and self.view.is_ready:
+            live = self.feed_state is not FeedState.DISCONNECTED
+            reason = "" if live else f"Live data paused — Redis unreachable ({self.feed_detail[:80]})"
+            self.view.bridge.liveChanged.emit(to_json({"live": live, "reason": reason}))
 
     # ---- map frames ---------------------------------------------------------------------------
     def _schedule_flush(self) -> None:
@@ -190,6 +205,7 @@ class Controller(QObject):
         view.bridge.trackChanged.emit(to_json({"id": self.tracked, "follow": self.following} if self.tracked
                                               else None))
         self.dispatch_ui.refresh_incidents()
+        self._send_live_state()
 
     def _on_batches_applied(self, reports: list[dict[str, Any]]) -> None:
         if self.keep_batch_reports:
@@ -357,6 +373,7 @@ class Controller(QObject):
         self._update_status_bar()
         self._update_fleet_panel()
         self._update_unit_panel()
+        self._update_stats_panel()
 
     def _update_fleet_panel(self) -> None:
         now = time.time()
@@ -399,6 +416,50 @@ class Controller(QObject):
         w.st_rejected.set(f"Rejected: {total}", "warn" if total else "plain")
         w.st_rejected.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or
                                  "No input rejected")
+
+    def _update_stats_panel(self) -> None:
+        if not self.window.docks["stats"].isVisible() and not self.keep_batch_reports:
+            return  # nobody is looking
+        rt = self.runtime
+        rows: list[StatRow] = []
+
+        def add(section: str, item: str, value: object) -> None:
+            rows.append(StatRow(section, item, str(value)))
+
+        add("Live", "units live", self.fleet.live_count())
+        add("Live", "updates per second", f"{self.updates_per_s:.0f}")
+        add("Live", "out-of-order or duplicate fixes dropped", self.fleet.stale_dropped)
+        if self.feed is not None:
+            fs = self.feed.stats
+            add("Feed", "state", self.feed_state.value)
+            add("Feed", "messages received", fs.messages)
+            add("Feed", "batches received", fs.batches)
+            add("Feed", "per-unit duplicates of batches skipped", fs.duplicates_skipped)
+            add("Feed", "reconnects", fs.reconnects)
+        if rt.simulator is not None:
+            ss = rt.simulator.stats
+            add("Simulator", "units", ss.units)
+            add("Simulator", "ticks (this instance)", ss.ticks)
+            add("Simulator", "last tick", f"{ss.last_tick_s * 1000:.1f} ms")
+            add("Simulator", "failed writes", ss.write_failures)
+        if rt.sync is not None:
+            sy = rt.sync.stats
+            add("Sync", "cycles written", sy.cycles)
+            add("Sync", "positions written", sy.cars_synced)
+            add("Sync", "last cycle", f"{sy.last_duration_s:.2f} s")
+            add("Sync", "cycles pending", sy.pending)
+            add("Sync", "failures", sy.failures)
+            add("Sync", "dropped (backlog full)", sy.dropped)
+        if rt.outbox is not None:
+            add("Dispatcher writes", "pending (MongoDB)", len(rt.outbox.pending))
+            add("Dispatcher writes", "written", rt.outbox.written)
+            add("Dispatcher writes", "failed attempts", rt.outbox.failures)
+        for source, counter in (("Rejected (Redis)", rt.redis_rejections), ("Rejected (MongoDB)", rt.mongo_rejections)):
+            snap = counter.snapshot()
+            add(source, "total", sum(snap.values()))
+            for kind, n in sorted(snap.items()):
+                add(source, kind, n)
+        self.window.stats.set_rows(rows)
 
     def _on_notice(self, notice: Notice) -> None:
         level = {Level.ERROR: "error", Level.WARNING: "warning"}.get(notice.level, "info")

@@ -26,12 +26,13 @@ from .panels.fleet import FleetPanel
 from .panels.incidents import IncidentsPanel
 from .panels.nearby import NearbyPanel
 from .panels.replay import ReplayPanel
+from .panels.stats import StatsPanel
 from .panels.unit_detail import UnitPanel
 from .table_model import plain_label
 
 SETTINGS_ORG = "CarTrack"
 SETTINGS_APP = "CarTrack Desktop"
-LAYOUT_VERSION = 2   # bump when docks change: an older saved layout is then ignored
+LAYOUT_VERSION = 3   # bump when docks change: an older saved layout is then ignored
 NOTICE_SHOW_MS = 15_000
 
 
@@ -135,10 +136,12 @@ class MainWindow(QMainWindow):
         self.fleet = FleetPanel()
         self.replay = ReplayPanel()
         self.audit = AuditPanel()
+        self.stats = StatsPanel()
         self.docks: dict[str, QDockWidget] = {}
         for name, title, widget in (("nearby", "Nearby units", self.nearby), ("incidents", "Incidents", self.incidents),
                                     ("unit", "Unit details", self.unit), ("fleet", "Fleet", self.fleet),
-                                    ("replay", "Replay", self.replay), ("audit", "Audit log", self.audit)):
+                                    ("replay", "Replay", self.replay), ("audit", "Audit log", self.audit),
+                                    ("stats", "Stats", self.stats)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
             # scrollable, so the window still fits a small (768 px) screen
@@ -154,6 +157,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["nearby"], self.docks["incidents"])
         self.tabifyDockWidget(self.docks["fleet"], self.docks["replay"])
         self.tabifyDockWidget(self.docks["replay"], self.docks["audit"])
+        self.tabifyDockWidget(self.docks["audit"], self.docks["stats"])
         self.docks["nearby"].raise_()
         self.docks["fleet"].raise_()
         self.resizeDocks([self.docks["nearby"]], [520], Qt.Orientation.Horizontal)

@@ -140,7 +140,7 @@
 
   // ------------------------------------------------------------------ state
   var state = {
-    tracked: null, following: false, highlight: null, hover: null, pin: null,
+    tracked: null, following: false, highlight: null, hover: null, pin: null, live: true,
     lastSeq: 0, batches: 0, drawn: 0, visible: 0, lastDrawMs: 0, zooming: false,
     pendingReports: [], errors: []
   };
@@ -168,7 +168,7 @@
   }
 
   function colorOf(i, age) {
-    if (age >= STALE_S) { return -1; }
+    if (age >= STALE_S || !state.live) { return -1; }   // stale, or no live data at all
     return fleet.status[i];
   }
 
@@ -305,7 +305,7 @@
     tm.marker.setLatLng(pos);
     tm.arrow.style.transform = 'rotate(' + fleet.hdg[idx] + 'deg)';
     var age = wallS() - fleet.ts[idx];
-    tm.arrow.style.fill = age >= STALE_S ? STALE_COLOR : COLORS[fleet.status[idx]];
+    tm.arrow.style.fill = age >= STALE_S || !state.live ? STALE_COLOR : COLORS[fleet.status[idx]];
     tm.root.classList.toggle('ct-faded', age >= FADE_S);
     if (tm.label.textContent !== fleet.signs[idx]) { tm.label.textContent = fleet.signs[idx]; }
     if (state.following && !state.zooming) {
@@ -566,7 +566,7 @@
       id: id, sign: fleet.signs[i], lat: fleet.toLat[i], lng: fleet.toLng[i], shownLat: d[0], shownLng: d[1],
       heading: fleet.hdg[i], speed: fleet.spd[i], ts: fleet.ts[i], x: p.x, y: p.y,
       visible: onScreen, status: STATUS[fleet.status[i]], faded: age >= FADE_S && age < STALE_S,
-      stale: age >= STALE_S, trail: fleet.trail(i, wallS() - TRAIL_S).length
+      stale: age >= STALE_S || !state.live, trail: fleet.trail(i, wallS() - TRAIL_S).length
     };
   }
 
@@ -584,7 +584,7 @@
       incidents: ui.incidents ? Array.from(ui.incidents.keys()) : [],
       incidentLabels: ui.incidents ? Array.from(ui.incidents.values()).map(function (m) {
         return m.label.textContent; }) : [],
-      replay: state.replay,
+      replay: state.replay, live: state.live, pausedText: ui.paused.textContent,
       errors: state.errors.slice(-10),
       unit: {}
     };
@@ -698,6 +698,15 @@
     bridge.replayMoved.connect(function (text) {
       try { moveReplay(JSON.parse(text)); } catch (err) { pageError('replay', err); }
     });
+    bridge.liveChanged.connect(function (text) {
+      try {
+        var l = JSON.parse(text);
+        state.live = !!(l && l.live);
+        ui.paused.textContent = state.live ? '' : String(l.reason || 'Live data paused');
+        ui.paused.style.display = state.live ? 'none' : 'block';
+        schedule();
+      } catch (err) { pageError('live', err); }
+    });
     bridge.stateRequested.connect(function (req) {
       try { reportState(req); } catch (err) { pageError('state', err); }
     });
@@ -731,6 +740,10 @@
     fleet = new Units(1024);
     setupCanvas();
     setupTooltip();
+    ui.paused = document.createElement('div');
+    ui.paused.className = 'ct-paused';
+    ui.paused.style.display = 'none';
+    map.getContainer().appendChild(ui.paused);
     if (!CONFIG.tiles) { map.getContainer().classList.add('ct-no-tiles'); }
     new QWebChannel(qt.webChannelTransport, function (channel) {
       bridge = channel.objects.bridge;

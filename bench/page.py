@@ -1,0 +1,296 @@
+"""map_apply_*: one tick of N moving units applied by the real map page vs. a naive Leaflet page.
+
+Both pages run in this one process, in a 1280x800 window, one after the other, fed the same
+synthetic fleet. Time = Python emit of the batch -> the page's report arriving back in Python
+(transfer + JSON decode + apply + the frame that draws it). One tick at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .common import BENCH_DIR, REPO, Metric, median, rnd, summary
+from .fleet import CENTER, SyntheticFleet, bench_ids
+
+WIDTH, HEIGHT = 1280, 800
+TICK_TIMEOUT_S = 90.0
+
+
+def run(params: dict[str, Any]) -> list[dict[str, Any]]:
+    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    from PySide6 import QtWebEngineWidgets  # noqa: F401 - must precede the QApplication
+    from PySide6.QtWidgets import QApplication
+
+    from cartrack_desktop.ui.map_view import register_scheme
+
+    register_scheme()
+    app = QApplication(["cartrack-bench"])
+    app.setQuitOnLastWindowClosed(False)
+    units, ticks, warmup = int(params["units"]), int(params["ticks"]), int(params["warmup"])
+    work = Path(tempfile.mkdtemp(prefix="cartrack-bench-page-"))
+    try:
+        ours = _run_ours(app, work, units, ticks, warmup)
+        naive = _run_naive(app, work, units, ticks, warmup)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    from .worker import save_result
+
+    metrics = _metrics(units, ticks, warmup, ours, naive)
+    save_result(params, metrics)
+    return metrics
+
+
+class _Waiter:
+    """Runs a nested Qt event loop until a condition holds; slots call poke() when state changed."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QEventLoop
+
+        self._loop_cls = QEventLoop
+        self._loop: Any = None
+        self._pred: Callable[[], bool] | None = None
+
+    def poke(self, *_: Any) -> None:
+        if self._loop is not None and self._pred is not None and self._pred():
+            self._loop.quit()
+
+    def wait(self, pred: Callable[[], bool], timeout_s: float) -> bool:
+        from PySide6.QtCore import QTimer
+
+        if pred():
+            return True
+        loop = self._loop_cls()
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        timer.start(int(timeout_s * 1000))
+        self._loop, self._pred = loop, pred
+        try:
+            loop.exec()
+        finally:
+            timer.stop()
+            self._loop, self._pred = None, None
+        return pred()
+
+    def sleep(self, seconds: float) -> None:
+        self.wait(lambda: False, seconds)
+
+
+# ---- ours ------------------------------------------------------------------------------------
+def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
+    from cartrack_desktop.mapgen.page import build_map_page
+    from cartrack_desktop.services.fleet_view import FleetState, frame_payload
+    from cartrack_desktop.ui.bridge import to_json
+    from cartrack_desktop.ui.map_view import MapView, load_assets
+
+    page = build_map_page(work / "map", tile_url="", tile_attribution="")
+    view = MapView(page, load_assets(page))
+    view.resize(WIDTH, HEIGHT)
+    waiter = _Waiter()
+    got: dict[int, tuple[float, dict[str, Any]]] = {}
+    errors: list[str] = []
+
+    def on_reports(reports: list[dict[str, Any]]) -> None:
+        t = time.perf_counter()
+        for r in reports:
+            if isinstance(r.get("seq"), int):
+                got[r["seq"]] = (t, r)
+        waiter.poke()
+
+    view.bridge.batchesApplied.connect(on_reports)
+    view.ready.connect(waiter.poke)
+    view.web_page.consoleMessage.connect(lambda lvl, msg: errors.append(msg) if lvl >= 2 else None)
+    view.show()
+    view.load_page()
+    if not waiter.wait(lambda: view.is_ready, 60):
+        raise RuntimeError("the map page did not become ready in 60 s")
+    view.bridge.centerRequested.emit(to_json(CENTER))
+
+    fleet = SyntheticFleet(bench_ids(units), seed=11)
+    state = FleetState()
+    samples: list[float] = []
+    drawn_lag: list[float] = []
+    encode_ms: list[float] = []
+    profile: dict[str, list[float]] = {"parseMs": [], "applyMs": [], "drawMs": []}
+    payload_bytes = 0
+    for k in range(warmup + ticks):
+        fleet.step(1.0)
+        now = time.time()
+        t_enc = time.perf_counter()
+        state.apply(fleet.positions(now), sent_at=now)
+        frame = state.take_frame()
+        assert frame is not None
+        payload = to_json(frame_payload(frame, flushed_at=time.time()))
+        encode_ms.append((time.perf_counter() - t_enc) * 1000)
+        payload_bytes = len(payload)
+        seq = frame.seq
+        wall = time.time()
+        t0 = time.perf_counter()
+        view.bridge.fleetBatch.emit(payload)
+        if not waiter.wait(functools.partial(got.__contains__, seq), TICK_TIMEOUT_S):
+            raise RuntimeError(f"no report for batch {seq} within {TICK_TIMEOUT_S} s; page errors: {errors[-3:]}")
+        t_rep, rep = got[seq]
+        if k >= warmup:
+            samples.append((t_rep - t0) * 1000)
+            if isinstance(rep.get("drawnAt"), int | float):
+                drawn_lag.append((rep["drawnAt"] - wall) * 1000)
+            for key, vals in profile.items():
+                if isinstance(rep.get(key), int | float):
+                    vals.append(float(rep[key]))
+    visible = _page_visible(view, waiter)
+    view.hide()
+    view.shutdown()
+    waiter.sleep(0.5)
+    return {"samples": samples, "drawn_lag": drawn_lag, "encode_ms": encode_ms[warmup:], "profile": profile,
+            "payload_bytes": payload_bytes, "visible": visible, "page_errors": errors[-5:]}
+
+
+def _page_visible(view: Any, waiter: _Waiter) -> int | None:
+    """How many units the page says are on screen (proves the units were actually drawn)."""
+    from cartrack_desktop.ui.bridge import to_json
+
+    box: dict[str, Any] = {}
+
+    def on_state(_req: str, state: dict[str, Any]) -> None:
+        box.update(state)
+        waiter.poke()
+
+    view.bridge.stateReported.connect(on_state)
+    view.bridge.stateRequested.emit(to_json({"req": "bench", "ids": []}))
+    waiter.wait(lambda: bool(box), 10)
+    v = box.get("visible")
+    return int(v) if isinstance(v, int) else None
+
+
+# ---- naive -------------------------------------------------------------------------------------
+def _naive_dir(work: Path) -> Path:
+    """The baseline page with the vendored Leaflet and Qt's qwebchannel.js next to it (file URLs)."""
+    from PySide6.QtCore import QFile, QIODevice
+
+    d = work / "naive"
+    shutil.copytree(BENCH_DIR / "naive", d)
+    shutil.copytree(REPO / "resources" / "leaflet", d / "leaflet")
+    f = QFile(":/qtwebchannel/qwebchannel.js")
+    if not f.open(QIODevice.OpenModeFlag.ReadOnly):
+        raise RuntimeError("qwebchannel.js missing from the Qt resources")
+    (d / "qwebchannel.js").write_bytes(bytes(f.readAll().data()))
+    f.close()
+    return d
+
+
+def _run_naive(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
+    from PySide6.QtCore import QObject, QUrl, Signal, Slot
+    from PySide6.QtWebChannel import QWebChannel
+    from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+    from PySide6.QtWebEngineWidgets import QWebEngineView
+
+    waiter = _Waiter()
+    got: dict[int, tuple[float, dict[str, Any]]] = {}
+    ready: list[bool] = []
+    errors: list[str] = []
+
+    class NaiveBridge(QObject):
+        batch = Signal(int, str)
+
+        @Slot()
+        def pageReady(self) -> None:
+            ready.append(True)
+            waiter.poke()
+
+        @Slot(str)
+        def applied(self, text: str) -> None:
+            t = time.perf_counter()
+            r = orjson.loads(text)
+            got[int(r["seq"])] = (t, r)
+            waiter.poke()
+
+    class Page(QWebEnginePage):
+        def javaScriptConsoleMessage(self, level: Any, message: str, line: int, source: str) -> None:
+            if int(level.value) >= 2:
+                errors.append(f"{message} ({source}:{line})")
+
+    d = _naive_dir(work)
+    view = QWebEngineView()
+    profile = QWebEngineProfile(view)  # off the record, like the app's
+    page = Page(profile, view)
+    view.setPage(page)
+    bridge = NaiveBridge()
+    channel = QWebChannel(page)
+    channel.registerObject("naive", bridge)
+    page.setWebChannel(channel)
+    view.resize(WIDTH, HEIGHT)
+    view.show()
+    page.load(QUrl.fromLocalFile(str(d / "naive.html")))
+    if not waiter.wait(lambda: bool(ready), 60):
+        raise RuntimeError(f"the naive page did not become ready in 60 s; errors: {errors[-3:]}")
+
+    fleet = SyntheticFleet(bench_ids(units), seed=11)
+    samples: list[float] = []
+    drawn_lag: list[float] = []
+    profile_ms: dict[str, list[float]] = {"parseMs": [], "applyMs": [], "rafWaitMs": [], "renderMs": []}
+    payload_bytes = 0
+    for k in range(warmup + ticks):
+        fleet.step(1.0)
+        payload = orjson.dumps([p.as_dict() for p in fleet.positions(time.time())]).decode()
+        payload_bytes = len(payload)
+        seq = k + 1
+        wall = time.time()
+        t0 = time.perf_counter()
+        bridge.batch.emit(seq, payload)
+        if not waiter.wait(functools.partial(got.__contains__, seq), TICK_TIMEOUT_S):
+            raise RuntimeError(f"naive page: no report for batch {seq} within {TICK_TIMEOUT_S} s; {errors[-3:]}")
+        t_rep, rep = got[seq]
+        if k >= warmup:
+            samples.append((t_rep - t0) * 1000)
+            drawn_lag.append((float(rep["drawnAt"]) - wall) * 1000)
+            for key, vals in profile_ms.items():
+                vals.append(float(rep.get(key, 0.0)))
+    view.hide()
+    page.setWebChannel(None)  # type: ignore[arg-type]
+    view.setPage(None)  # type: ignore[arg-type]
+    page.deleteLater()
+    view.deleteLater()
+    waiter.sleep(0.3)
+    return {"samples": samples, "drawn_lag": drawn_lag, "profile": profile_ms, "payload_bytes": payload_bytes,
+            "page_errors": errors[-5:]}
+
+
+def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: dict[str, Any]) -> list[dict[str, Any]]:
+    common = {"units": units, "ticks_measured": ticks, "warmup_ticks": warmup, "window": f"{WIDTH}x{HEIGHT}",
+              "view": CENTER, "tiles": "none", "statistic": "median",
+              "interval": "Python emit -> page report received in Python (one tick in flight)"}
+    label = "10k" if units == 10_000 else str(units)
+    o = median(ours["samples"])
+    n = median(naive["samples"])
+    ours_cond = {
+        **common, "page": "product map page (MapView, cartrack-map.js canvas layer)",
+        "payload": "frame_payload() columns via FleetState, as the controller sends it",
+        "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["samples"]),
+        "emit_to_drawnAt_ms": summary(ours["drawn_lag"]),
+        "page_profile_ms": {k: summary(v) for k, v in ours["profile"].items()},
+        "python_payload_build_ms_not_timed": summary(ours["encode_ms"]),
+        "units_visible_on_page": ours["visible"], "page_errors": ours["page_errors"],
+    }
+    naive_cond = {
+        **common, "page": "bench/naive: one L.circleMarker per unit (default SVG renderer), setLatLng",
+        "payload": "JSON array of position objects", "payload_bytes": naive["payload_bytes"],
+        "report": "setTimeout(0) queued from the rAF after the updates (after that frame's layout/paint)",
+        "samples_ms": summary(naive["samples"]), "emit_to_drawnAt_ms": summary(naive["drawn_lag"]),
+        "page_profile_ms": {k: summary(v) for k, v in naive["profile"].items()},
+        "page_errors": naive["page_errors"],
+    }
+    return [
+        Metric(f"map_apply_ms_{label}", rnd(o, 2), "ms", ours_cond).as_dict(),
+        Metric(f"map_apply_naive_ms_{label}", rnd(n, 2), "ms", naive_cond).as_dict(),
+        Metric(f"map_apply_speedup_{label}", rnd(n / o, 2), "x",
+               {**common, "definition": "map_apply_naive_ms / map_apply_ms, same process run"}).as_dict(),
+    ]

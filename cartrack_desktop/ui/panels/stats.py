@@ -1,0 +1,50 @@
+"""Stats: what the app is doing and what it refused, refreshed every second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
+
+from ..table_model import Column, RowModel
+
+
+@dataclass(frozen=True, slots=True)
+class StatRow:
+    section: str
+    item: str
+    value: str
+
+
+COLUMNS: list[Column[StatRow]] = [
+    Column("Area", lambda r: r.section),
+    Column("Measure", lambda r: r.item),
+    Column("Value", lambda r: r.value, align_right=True),
+]
+
+
+class StatsPanel(QWidget):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statsPanel")
+        self.model: RowModel[StatRow] = RowModel(COLUMNS, key=lambda r: f"{r.section}/{r.item}")
+        self.table = QTableView()
+        self.table.setObjectName("statsTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+
+    def set_rows(self, rows: list[StatRow]) -> None:
+        self.model.set_rows(rows)
+
+    def value(self, section: str, item: str) -> str | None:
+        for r in self.model.rows:
+            if r.section == section and r.item == item:
+                return r.value
+        return None

@@ -1,0 +1,197 @@
+"""Fault injection against real servers: Redis killed, restarted, its pub/sub link cut; MongoDB
+killed in the middle of a bulk write. Each test asserts the recovery, waiting on conditions."""
+
+import asyncio
+import time
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+
+from cartrack_desktop.config import load_settings
+from cartrack_desktop.domain.models import Position, UnitStatus
+from cartrack_desktop.services.archive import Archive
+from cartrack_desktop.services.live_feed import FeedState, LiveFeed
+from cartrack_desktop.services.live_store import LiveStore
+from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.runtime import Runtime
+from cartrack_desktop.services.sync import LocationSync
+from tests.helpers.waiting import async_wait_until
+
+pytestmark = pytest.mark.slow
+
+
+class Watch:
+    """A LiveFeed whose callbacks record what arrives."""
+
+    def __init__(self, url, store):
+        self.snapshots = 0
+        self.positions = 0
+        self.last: dict[str, Position] = {}
+        self.feed = LiveFeed(url, store, on_snapshot=self._snap, on_positions=self._pos)
+
+    def _snap(self, ps):
+        self.snapshots += 1
+        self.last.update({p.car_id: p for p in ps})
+
+    def _pos(self, ps, _sent):
+        self.positions += len(ps)
+        self.last.update({p.car_id: p for p in ps})
+
+
+@pytest.fixture
+async def runtime(tmp_path, own_redis, mongo_uri, mongo_db_name):
+    uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
+    rt = Runtime(load_settings(["--redis-url", own_redis.url, "--mongo-uri", uri, "--cars", "5", "--data-dir",
+                                str(tmp_path / "d")], environ={}))
+    await rt.start()
+    await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+    yield rt
+    await rt.stop()
+
+
+async def test_redis_killed_and_restarted(runtime, own_redis):
+    watch = Watch(own_redis.url, runtime.store)
+    task = asyncio.create_task(watch.feed.run())
+    try:
+        await async_wait_until(lambda: watch.feed.state is FeedState.LIVE and watch.positions > 10, 10, "live")
+        inc = await runtime.dispatch.create_incident(33.75, -84.39, "Alarm", 3, "")
+        await runtime.dispatch.dispatch(inc.incident_id, ["PC-003"])
+        own_redis.kill()
+        await async_wait_until(lambda: watch.feed.state is FeedState.DISCONNECTED, 5, "feed sees the outage")
+        await async_wait_until(lambda: not runtime.health.redis_ok, 5, "health sees the outage")
+        ticks = runtime.simulator.stats.ticks
+        own_redis.start()                       # same port, empty: no persistence
+        t_back = time.monotonic()
+        before = watch.positions
+        await async_wait_until(lambda: watch.feed.state is FeedState.LIVE and watch.positions > before, 10,
+                               "feed back with positions")
+        assert time.monotonic() - t_back < 5.0
+        # the simulator (it paused while it could not hold its lease) resumes by itself
+        await async_wait_until(lambda: runtime.simulator.stats.ticks > ticks + 2, 10, "simulator ticking again")
+        # the dispatch state that Redis lost is restored from what this instance knew
+        await async_wait_until(lambda: own_redis.client().hget("cartrack:status", "PC-003"), 5, "status restored")
+        assert runtime.dispatch.status_of("PC-003") in (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE,
+                                                        UnitStatus.ON_SCENE)
+        # the sync resumes by itself
+        cycles = runtime.sync.stats.cycles
+        await async_wait_until(lambda: runtime.sync.stats.cycles > cycles, 15, "a sync cycle after recovery")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_pubsub_connection_killed_reconnects_and_resyncs(runtime, own_redis):
+    watch = Watch(own_redis.url, runtime.store)
+    task = asyncio.create_task(watch.feed.run())
+    try:
+        await async_wait_until(lambda: watch.feed.state is FeedState.LIVE and watch.snapshots == 1, 10, "live")
+        admin = own_redis.client()
+        killed = admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        assert killed >= 1
+        t0 = time.monotonic()
+        await async_wait_until(lambda: watch.snapshots >= 2 and watch.feed.state is FeedState.LIVE, 5,
+                               "resubscribed with a fresh snapshot")
+        before = watch.positions
+        await async_wait_until(lambda: watch.positions > before, 5, "positions again")
+        assert time.monotonic() - t0 < 5.0
+        assert watch.feed.stats.reconnects >= 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_paused_redis_is_detected_and_recovered(runtime, own_redis):
+    watch = Watch(own_redis.url, runtime.store)
+    task = asyncio.create_task(watch.feed.run())
+    lags: list[float] = []
+
+    async def lag_monitor():
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.02)
+            lags.append(time.perf_counter() - t - 0.02)
+
+    mon = asyncio.create_task(lag_monitor())
+    try:
+        await async_wait_until(lambda: watch.feed.state is FeedState.LIVE and watch.positions > 5, 10, "live")
+        own_redis.pause()
+        paused_at = time.monotonic()
+        await async_wait_until(lambda: watch.feed.state is FeedState.DISCONNECTED, 8, "half-open link detected")
+        detect_s = time.monotonic() - paused_at
+        assert detect_s < 6.0, detect_s
+        lags.clear()
+        await async_wait_until(lambda: time.monotonic() - paused_at > 8 and not runtime.health.redis_ok, 10,
+                               "outage seen by health")
+        assert max(lags) < 0.1, f"event loop blocked {max(lags) * 1000:.0f} ms during the pause"
+        own_redis.resume()
+        t_back = time.monotonic()
+        before = watch.positions
+        await async_wait_until(lambda: watch.feed.state is FeedState.LIVE and watch.positions > before, 10,
+                               "resumed")
+        assert time.monotonic() - t_back < 5.0
+    finally:
+        own_redis.resume()
+        for t in (task, mon):
+            t.cancel()
+        await asyncio.gather(task, mon, return_exceptions=True)
+
+
+async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo, mongo_db_name):
+    client = make_redis(redis_url)
+    store = LiveStore(client)
+    n = 8000
+    t = time.time()
+    await store.update_car_locations([Position(f"U-{i:05d}", 33.7 + (i % 100) * 1e-3, -84.4 + (i // 100) * 1e-3,
+                                               30.0, 90.0, t) for i in range(n)])
+    mc = AsyncMongoClient(own_mongo.uri, serverSelectionTimeoutMS=1000, tz_aware=True)
+    archive = Archive(mc, mongo_db_name)
+    await archive.ensure_schema()
+    sync = LocationSync(store, archive, timeout_s=20.0)
+    cycle = await sync.capture()
+    assert cycle is not None and len(cycle.positions) == n
+    writer = asyncio.create_task(sync.write_one())
+    probe = MongoClient(own_mongo.uri, serverSelectionTimeoutMS=1000)
+    await async_wait_until(
+        lambda: asyncio.to_thread(
+            lambda: probe[mongo_db_name].location_history.count_documents({"cycle": cycle.cycle_id}) > 0
+            or probe[mongo_db_name].cars.count_documents({"location": {"$exists": True}}) > 0),
+        30, "the bulk write under way")
+    probe.close()
+    own_mongo.kill()                                  # SIGKILL mid-write
+    assert await writer is False
+    assert len(sync.backlog) == 1
+    own_mongo.start()
+    await async_wait_until(sync.write_one, 60, "the cycle written after the restart")
+    db = MongoClient(own_mongo.uri)[mongo_db_name]
+    assert db.location_history.count_documents({"cycle": cycle.cycle_id}) == n
+    dups = list(db.location_history.aggregate([
+        {"$match": {"cycle": cycle.cycle_id}},
+        {"$group": {"_id": "$car_id", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]))
+    assert dups == []
+    assert db.sync_stats.count_documents({"_id": cycle.cycle_id}) == 1
+    await mc.close()
+    await client.aclose()
+
+
+async def test_background_failure_is_reported_and_restarted():
+    from cartrack_desktop.services.errors import ErrorBus
+    from cartrack_desktop.services.supervisor import Supervisor
+
+    bus = ErrorBus()
+    notices = []
+    bus.subscribe(notices.append)
+    sup = Supervisor(bus)
+    runs = []
+
+    async def flaky():
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            raise RuntimeError("boom")
+        await asyncio.Event().wait()
+
+    sup.start("flaky", flaky)
+    await async_wait_until(lambda: len(runs) == 2, 5, "restarted")
+    assert notices and "boom" in notices[0].message and notices[0].source == "flaky"
+    await sup.stop()
+
+
