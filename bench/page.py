@@ -1,8 +1,11 @@
 """map_apply_*: one tick of N moving units applied by the real map page vs. a naive Leaflet page.
 
 Both pages run in this one process, in a 1280x800 window, one after the other, fed the same
-synthetic fleet. Time = Python emit of the batch -> the page's report arriving back in Python
-(transfer + JSON decode + apply + the frame that draws it). One tick at a time.
+synthetic fleet. Time = Python emit of the batch -> the moment the page has drawn it (the
+page's own wall-clock `drawnAt`, same machine clock): transfer + JSON decode + apply + draw.
+Ours draws its canvas as soon as the batch is applied; the naive page's SVG is painted in the
+next animation frame, so its report comes from a setTimeout queued in that frame. The time
+until the report is back in Python is recorded too (`emit_to_report_ms`). One tick at a time.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ def run(params: dict[str, Any]) -> list[dict[str, Any]]:
     from PySide6 import QtWebEngineWidgets  # noqa: F401 - must precede the QApplication
     from PySide6.QtWidgets import QApplication
 
+    from cartrack_desktop.ui.application import configure_rendering
     from cartrack_desktop.ui.map_view import register_scheme
 
+    configure_rendering()  # as the app does (software compositing without a GPU)
     register_scheme()
     app = QApplication(["cartrack-bench"])
     app.setQuitOnLastWindowClosed(False)
@@ -267,15 +272,15 @@ def _run_naive(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dic
 def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: dict[str, Any]) -> list[dict[str, Any]]:
     common = {"units": units, "ticks_measured": ticks, "warmup_ticks": warmup, "window": f"{WIDTH}x{HEIGHT}",
               "view": CENTER, "tiles": "none", "statistic": "median",
-              "interval": "Python emit -> page report received in Python (one tick in flight)"}
+              "interval": "Python emit -> page finished drawing the batch (drawnAt), one tick in flight"}
     label = "10k" if units == 10_000 else str(units)
-    o = median(ours["samples"])
-    n = median(naive["samples"])
+    o = median(ours["drawn_lag"])
+    n = median(naive["drawn_lag"])
     ours_cond = {
         **common, "page": "product map page (MapView, cartrack-map.js canvas layer)",
         "payload": "frame_payload() columns via FleetState, as the controller sends it",
-        "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["samples"]),
-        "emit_to_drawnAt_ms": summary(ours["drawn_lag"]),
+        "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["drawn_lag"]),
+        "emit_to_report_ms": summary(ours["samples"]),
         "page_profile_ms": {k: summary(v) for k, v in ours["profile"].items()},
         "python_payload_build_ms_not_timed": summary(ours["encode_ms"]),
         "units_visible_on_page": ours["visible"], "page_errors": ours["page_errors"],
@@ -284,7 +289,7 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
         **common, "page": "bench/naive: one L.circleMarker per unit (default SVG renderer), setLatLng",
         "payload": "JSON array of position objects", "payload_bytes": naive["payload_bytes"],
         "report": "setTimeout(0) queued from the rAF after the updates (after that frame's layout/paint)",
-        "samples_ms": summary(naive["samples"]), "emit_to_drawnAt_ms": summary(naive["drawn_lag"]),
+        "samples_ms": summary(naive["drawn_lag"]), "emit_to_report_ms": summary(naive["samples"]),
         "page_profile_ms": {k: summary(v) for k, v in naive["profile"].items()},
         "page_errors": naive["page_errors"],
     }

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cartrack_desktop.services.embedded import MONGO_NICE
 from tests.helpers.servers import MongoServer, RedisServer
 
 
@@ -60,7 +61,11 @@ def private_servers(workdir: Path, *, redis: bool = True, mongo: int = 0) -> Ite
         if redis:
             r = RedisServer(workdir / "redis").start()
         for i in range(mongo):
-            ms.append(MongoServer(workdir / f"mongo{i}").start())
+            m = MongoServer(workdir / f"mongo{i}").start()
+            # as the app runs its embedded database: at a lower CPU priority than the window
+            if m.proc is not None:
+                os.setpriority(os.PRIO_PROCESS, m.proc.pid, MONGO_NICE)
+            ms.append(m)
         yield Servers(r, ms)
     finally:
         servers: list[RedisServer | MongoServer] = [*ms, *([r] if r is not None else [])]

@@ -16,7 +16,7 @@ import pytest
 # QtWebEngine refuses to run as root with its sandbox on; only ever relaxed for root.
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-gpu --disable-background-networking")
+os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-background-networking")
 
 from tests.helpers.servers import MongoServer, RedisServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 CAR_ID_PATTERN = r"[A-Za-z0-9_-]{1,32}"
 CAR_ID_RE = re.compile(CAR_ID_PATTERN + r"\Z")
@@ -36,9 +36,12 @@ _STATUS_LABELS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """One fix of one unit. speed in mph, heading in degrees [0, 360), timestamp epoch s (UTC)."""
+class Position(NamedTuple):
+    """One fix of one unit. speed in mph, heading in degrees [0, 360), timestamp epoch s (UTC).
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, three times cheaper to
+    create, and 10,000 of them are made every second.
+    """
 
     car_id: str
     lat: float
@@ -58,8 +61,7 @@ class Position:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class NearbyCar:
+class NearbyCar(NamedTuple):
     """A position plus its straight-line distance from the query point."""
 
     position: Position

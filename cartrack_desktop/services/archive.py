@@ -13,6 +13,7 @@ Every field read back is validated: a document that does not fit is skipped and 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 
 CALL_SIGN_MAX = 32
+WRITE_SLICE = 1000
 HISTORY_READ_LIMIT = 100_000
 _PHONETIC = (
     "Adam", "Boy", "Charles", "David", "Edward", "Frank", "George", "Henry", "Ida", "John",
@@ -221,18 +223,18 @@ class Archive:
         hist = self.db.location_history
         if retry:
             await hist.delete_many({"cycle": cycle.cycle_id})
-        history = [
-            {"ts": utc(p.timestamp), "car_id": p.car_id, "cycle": cycle.cycle_id, "lat": p.lat, "lng": p.lng,
-             "speed": p.speed, "heading": p.heading}
-            for p in cycle.positions
-        ]
-        if history:
-            await hist.insert_many(history, ordered=False)
-            if retry and await hist.count_documents({"cycle": cycle.cycle_id}) != len(history):
-                # a timed-out earlier attempt landed after our delete: redo it cleanly
-                await hist.delete_many({"cycle": cycle.cycle_id})
-                await hist.insert_many(history, ordered=False)
-        await self._update_last_known(cycle.positions)
+        n = len(cycle.positions)
+        for start in range(0, n, WRITE_SLICE):  # slices: big fleets do not stall the UI's loop
+            await hist.insert_many(self._history_docs(cycle, start), ordered=False)
+            await asyncio.sleep(0)
+        if retry and n and await hist.count_documents({"cycle": cycle.cycle_id}) != n:
+            # a timed-out earlier attempt landed after our delete: redo it cleanly
+            await hist.delete_many({"cycle": cycle.cycle_id})
+            for start in range(0, n, WRITE_SLICE):
+                await hist.insert_many(self._history_docs(cycle, start), ordered=False)
+        for start in range(0, n, WRITE_SLICE):
+            await self._update_last_known(cycle.positions[start:start + WRITE_SLICE])
+            await asyncio.sleep(0)
         try:
             await self.db.sync_stats.insert_one({
                 "_id": cycle.cycle_id, "taken_at": utc(cycle.taken_at), "written_at": utc(self._clock()),
@@ -241,6 +243,12 @@ class Archive:
         except DuplicateKeyError:
             return False
         return True
+
+    @staticmethod
+    def _history_docs(cycle: SyncCycle, start: int) -> list[Doc]:
+        cid = cycle.cycle_id
+        return [{"ts": utc(p.timestamp), "car_id": p.car_id, "cycle": cid, "lat": p.lat, "lng": p.lng,
+                 "speed": p.speed, "heading": p.heading} for p in cycle.positions[start:start + WRITE_SLICE]]
 
     async def _update_last_known(self, positions: Iterable[Position]) -> None:
         """cars.location := newest position; never moves a unit back to an older fix.

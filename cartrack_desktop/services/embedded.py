@@ -44,6 +44,7 @@ STOP_TIMEOUT_S = 5.0
 
 # Runs in the child between fork and exec of the server: ask the kernel to SIGTERM it when
 # its parent dies, then exit at once if the parent is already gone (the race prctl has).
+# It can also lower the server's CPU priority (argv[2]: a nice increment).
 _TRAMPOLINE = (
     "import ctypes,os,signal,sys\n"
     "try:\n"
@@ -52,8 +53,12 @@ _TRAMPOLINE = (
     " pass\n"
     "if os.getppid()!=int(sys.argv[1]):\n"
     " sys.exit(3)\n"
-    "os.execv(sys.argv[2],sys.argv[2:])\n"
+    "os.nice(int(sys.argv[2]))\n"
+    "os.execv(sys.argv[3],sys.argv[3:])\n"
 )
+# The database writes the 10 s sync in the background; on a small machine it must not take
+# the CPU from the window and the live feed.
+MONGO_NICE = 10
 
 
 class EmbeddedError(RuntimeError):
@@ -155,12 +160,12 @@ class _EmbeddedServer:
     def _owns(self, cmdline: str) -> bool:
         return False
 
-    async def _spawn(self, argv: list[str], log_path: Path) -> None:
+    async def _spawn(self, argv: list[str], log_path: Path, *, nice: int = 0) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         logf = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - local log file, handed to the child
         try:
             if sys.platform.startswith("linux"):
-                argv = [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, str(os.getpid()), *argv]
+                argv = [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, str(os.getpid()), str(nice), *argv]
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -344,7 +349,7 @@ class EmbeddedMongo(_EmbeddedServer):
             await self._spawn(
                 [binary, "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
                  "--storage-path", str(self.storage_dir), "--log-level", "WARNING"],
-                self.state_dir / "mongo.log",
+                self.state_dir / "mongo.log", nice=MONGO_NICE,
             )
 
             async def probe() -> bool:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,3 +210,122 @@ class LiveFeed:
             return
         if self._on_message is not None:
             self._on_message(channel, data)
+
+
+class FeedInbox:
+    """Hand-over from the feed thread to the UI loop: coalesced (newest fix per unit) and thread-safe.
+
+    The feed thread puts; `notify` is called (once until the next take) so the UI loop can
+    come and take everything at once.
+    """
+
+    def __init__(self, notify: Callable[[], object]) -> None:
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._positions: dict[str, Position] = {}
+        self._snapshot: list[Position] | None = None
+        self._sent: float | None = None
+        self._states: list[tuple[FeedState, str]] = []
+        self._scheduled = False
+
+    def _wake(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._notify()
+
+    def put_positions(self, positions: list[Position], sent: float | None) -> None:
+        with self._lock:
+            pending = self._positions
+            for p in positions:
+                cur = pending.get(p.car_id)
+                if cur is None or p.timestamp > cur.timestamp:
+                    pending[p.car_id] = p
+            if sent is not None:
+                self._sent = sent if self._sent is None else max(self._sent, sent)
+            self._wake()
+
+    def put_snapshot(self, positions: list[Position]) -> None:
+        with self._lock:
+            self._snapshot = positions
+            self._positions = {}
+            self._wake()
+
+    def put_state(self, state: FeedState, detail: str) -> None:
+        with self._lock:
+            self._states.append((state, detail))
+            self._wake()
+
+    def take(self) -> tuple[list[Position] | None, list[Position], float | None, list[tuple[FeedState, str]]]:
+        with self._lock:
+            out = (self._snapshot, list(self._positions.values()), self._sent, self._states)
+            self._snapshot, self._positions, self._sent, self._states = None, {}, None, []
+            self._scheduled = False
+        return out
+
+
+class ThreadedFeed:
+    """Runs a LiveFeed on its own thread and asyncio loop, off the UI thread.
+
+    Receiving, parsing and validating 10,000 fixes a second (plus their per-unit duplicates)
+    would otherwise compete with drawing and input on the UI thread; this thread hands over
+    only the coalesced result, through a FeedInbox.
+    """
+
+    def __init__(self, redis_url: str, inbox: FeedInbox, *, rejections: RejectionCounter,
+                 on_crash: Callable[[BaseException], object] | None = None) -> None:
+        self._url = redis_url
+        self.inbox = inbox
+        self.rejections = rejections
+        self._on_crash = on_crash
+        self.feed: LiveFeed | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="cartrack-live-feed", daemon=True)
+
+    @property
+    def stats(self) -> FeedStats:
+        return self.feed.stats if self.feed is not None else FeedStats()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _main(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                asyncio.run(self._run())
+                return
+            except Exception as exc:  # noqa: BLE001 - reported, then the feed restarts
+                if self._on_crash is not None:
+                    self._on_crash(exc)
+                self._stopping.wait(backoff_delay(attempt, *BACKOFF_S))
+                attempt += 1
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        client = make_redis(self._url, name="cartrack-feed-snapshots")
+        store = LiveStore(client, rejections=self.rejections)
+        self.feed = LiveFeed(self._url, store, on_snapshot=self.inbox.put_snapshot,
+                             on_positions=self.inbox.put_positions, on_state=self.inbox.put_state,
+                             rejections=self.rejections)
+        self._task = asyncio.ensure_future(self.feed.run())
+        try:
+            if self._stopping.is_set():
+                self._task.cancel()
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await within(client.aclose(), 1.0)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stopping.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(task.cancel)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("live feed thread did not stop within %.1f s", timeout)

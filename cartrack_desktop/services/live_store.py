@@ -3,7 +3,7 @@
 Data contract (kept stable, see README "Data contracts"):
   car:location:{car_id}         string, JSON position, TTL 300 s          (seed)
   car:location:stream:{car_id}  pub/sub channel, same JSON on every update (seed)
-  cartrack:geo                  GEO set of live units, for nearby search
+  cartrack:geo                  GEO set of live units (members are their car:location: keys), for nearby search
   cartrack:seen                 ZSET car_id -> server time of last update, to prune cartrack:geo
   cartrack:batch                pub/sub channel, one message per written chunk of a tick
 
@@ -14,19 +14,21 @@ The scripts name keys outside KEYS[], so this targets standalone/Sentinel Redis,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from ..domain.geo import haversine_km
+from ..domain.geo import EARTH_RADIUS_KM
 from ..domain.messages import (
     MessageRejected,
-    decode_position,
-    encode_batch,
+    decode_position_fast,
     encode_position,
     validate_car_id,
     validate_position,
@@ -53,34 +55,44 @@ _WRITE_LUA = """
 local ttl = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-if ARGV[2] ~= '' then redis.call('PUBLISH', 'cartrack:batch', ARGV[2]) end
+-- the batch envelope carries the server's publish time ("sent"), for end-to-end latency
+if ARGV[2] ~= '' then
+  redis.call('PUBLISH', 'cartrack:batch',
+             '{"v":1,"sent":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2])) .. ',"cars":' .. ARGV[2] .. '}')
+end
 for i = 3, #ARGV, 4 do
   local id = ARGV[i]
-  redis.call('SET', 'car:location:' .. id, ARGV[i + 1], 'EX', ttl)
+  local key = 'car:location:' .. id
+  redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
   -- GEO cannot hold |lat| > 85.05; such a unit is live but not searchable.
-  redis.pcall('GEOADD', 'cartrack:geo', ARGV[i + 2], ARGV[i + 3], id)
+  -- Members are the keys themselves, so a nearby search can MGET its hits as they come.
+  redis.pcall('GEOADD', 'cartrack:geo', ARGV[i + 2], ARGV[i + 3], key)
   redis.call('ZADD', 'cartrack:seen', now, id)
-  redis.call('PUBLISH', 'car:location:stream:' .. id, ARGV[i + 1])
 end
 return (#ARGV - 2) / 4
 """
 
+# The per-unit (seed) channels, published after every chunk's batch: a desktop gets the whole
+# tick from the batch channel first, then the per-unit copies it can skip. ARGV: unit ids.
+_PUBLISH_EACH_LUA = """
+for i = 1, #ARGV do
+  local v = redis.call('GET', 'car:location:' .. ARGV[i])
+  if v then redis.call('PUBLISH', 'car:location:stream:' .. ARGV[i], v) end
+end
+return #ARGV
+"""
+
 _NEARBY_LUA = """
 local hits = redis.call('GEOSEARCH', 'cartrack:geo', 'FROMLONLAT', ARGV[1], ARGV[2],
-                        'BYRADIUS', ARGV[3], 'km', 'ASC')
-local out = {}
-if #hits == 0 then return out end
-local keys = {}
-for i, id in ipairs(hits) do keys[i] = 'car:location:' .. id end
-for s = 1, #keys, 1000 do
-  local e = math.min(s + 999, #keys)
-  local vals = redis.call('MGET', unpack(keys, s, e))
-  for j = s, e do
-    out[#out + 1] = hits[j]
-    out[#out + 1] = vals[j - s + 1]
-  end
+                        'BYRADIUS', ARGV[3], 'km')
+if #hits == 0 then return {hits, {}} end
+if #hits <= 1000 then return {hits, redis.call('MGET', unpack(hits))} end
+local vals = {}
+for s = 1, #hits, 1000 do
+  local part = redis.call('MGET', unpack(hits, s, math.min(s + 999, #hits)))
+  for j = 1, #part do vals[#vals + 1] = part[j] end
 end
-return out
+return {hits, vals}
 """
 
 _PRUNE_LUA = """
@@ -92,7 +104,7 @@ local removed = 0
 for _, id in ipairs(ids) do
   local left = redis.call('TTL', 'car:location:' .. id)
   if left < 0 then
-    redis.call('ZREM', 'cartrack:geo', id)
+    redis.call('ZREM', 'cartrack:geo', 'car:location:' .. id)
     redis.call('ZREM', 'cartrack:seen', id)
     removed = removed + 1
   else
@@ -102,6 +114,9 @@ for _, id in ipairs(ids) do
 end
 return removed
 """
+
+
+_BY_DISTANCE = operator.itemgetter(1)   # NearbyCar.distance_km
 
 
 def location_key(car_id: str) -> str:
@@ -134,6 +149,7 @@ class LiveStore:
         self._clock = clock
         self.rejections = rejections or RejectionCounter("redis keys")
         self._write = client.register_script(_WRITE_LUA)
+        self._publish_each = client.register_script(_PUBLISH_EACH_LUA)
         self._nearby = client.register_script(_NEARBY_LUA)
         self._prune = client.register_script(_PRUNE_LUA)
 
@@ -164,27 +180,31 @@ class LiveStore:
         """Write a whole tick: one pipelined round trip of one script call per WRITE_CHUNK units."""
         if not positions:
             return 0
-        sent_at = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:  # reset even if cancelled mid-way
             for start in range(0, len(positions), WRITE_CHUNK):
-                chunk = positions[start:start + WRITE_CHUNK]
-                args: list[bytes | str | float | int] = [
-                    self.ttl_s,
-                    orjson.dumps(encode_batch(chunk, sent_at=sent_at)) if publish_batch else b"",
-                ]
-                for p in chunk:
+                rows: list[list[Any]] = []
+                args: list[bytes | str | float | int] = [self.ttl_s, b""]
+                for p in positions[start:start + WRITE_CHUNK]:
                     e = encode_position(p)
                     args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
+                    rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
+                if publish_batch:  # the script wraps the rows in the batch envelope (see encode_batch)
+                    args[1] = orjson.dumps(rows)
                 await self._write(args=args, client=pipe)
+                await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks
+            for start in range(0, len(positions), WRITE_CHUNK):
+                await self._publish_each(args=[p.car_id for p in positions[start:start + WRITE_CHUNK]],
+                                         client=pipe)
             results = await pipe.execute()
-        return int(sum(int(n) for n in results))
+        written = results[: (len(positions) + WRITE_CHUNK - 1) // WRITE_CHUNK]
+        return int(sum(int(n) for n in written))
 
     # ---- reads -------------------------------------------------------------------------------
-    def _decode(self, raw: bytes | str | None, car_id: str | None, now: float) -> Position | None:
+    def _decode(self, raw: bytes | str | None, car_id: str, now: float) -> Position | None:
         if raw is None:
             return None
         try:
-            return decode_position(raw, now=now, loads=orjson.loads, expected_car_id=car_id)
+            return decode_position_fast(raw, car_id, now=now, loads=orjson.loads)
         except MessageRejected as exc:
             self.rejections.reject(exc.kind, car_id)
             return None
@@ -227,6 +247,7 @@ class LiveStore:
                 p = self._decode(raw, next(it), now)
                 if p is not None:
                     out.append(p)
+            await asyncio.sleep(0)
         return out
 
     async def get_all_car_locations(self) -> list[Position]:
@@ -249,19 +270,35 @@ class LiveStore:
             return []
         # GEO positions are 52-bit geohashes (~0.6 m): search a little wider, filter exactly below
         search_km = radius_km * (1 + GEO_MARGIN_FRACTION) + GEO_MARGIN_KM
-        flat = await self._nearby(args=[lng, max(-85.05, min(85.05, lat)), search_km])
+        hits, values = await self._nearby(args=[lng, max(-85.05, min(85.05, lat)), search_km])
         now = self._clock()
         found: list[NearbyCar] = []
-        for i in range(0, len(flat), 2):
-            raw_id, raw = flat[i], flat[i + 1]
-            cid = raw_id.decode("utf-8", "replace") if isinstance(raw_id, bytes) else str(raw_id)
-            p = self._decode(raw or None, cid, now)
-            if p is None:
+        loads = orjson.loads
+        reject = self.rejections.reject
+        # the hot loop (hundreds of hits): haversine with the query point's terms hoisted out
+        sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+        rad = math.pi / 180.0
+        p1 = lat * rad
+        cos_p1 = cos(p1)
+        l1 = lng * rad
+        two_r = 2 * EARTH_RADIUS_KM
+        prefix = len(KEY_PREFIX)
+        for raw_key, raw in zip(hits, values, strict=True):
+            if not raw:
+                continue  # expired since the search
+            cid = (raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else str(raw_key))[prefix:]
+            try:
+                p = decode_position_fast(raw, cid, now=now, loads=loads)
+            except MessageRejected as exc:
+                reject(exc.kind, cid)
                 continue
-            d = haversine_km(lat, lng, p.lat, p.lng)
+            p2 = p.lat * rad
+            s1 = sin((p2 - p1) * 0.5)
+            s2 = sin((p.lng * rad - l1) * 0.5)
+            d = two_r * asin(min(1.0, sqrt(s1 * s1 + cos_p1 * cos(p2) * s2 * s2)))
             if d <= radius_km:
                 found.append(NearbyCar(p, d))
-        found.sort(key=lambda n: (n.distance_km, n.position.car_id))
+        found.sort(key=_BY_DISTANCE)
         return found if limit is None else found[:limit]
 
     async def remove_car(self, car_id: str) -> None:
@@ -269,7 +306,7 @@ class LiveStore:
         validate_car_id(car_id)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.delete(location_key(car_id))
-            pipe.zrem(GEO_KEY, car_id)
+            pipe.zrem(GEO_KEY, location_key(car_id))
             pipe.zrem(SEEN_KEY, car_id)
             await pipe.execute()
 

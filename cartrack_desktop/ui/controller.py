@@ -15,15 +15,14 @@ from redis.exceptions import RedisError
 from ..config import Settings
 from ..domain.models import Car, UnitStatus
 from ..services.errors import ErrorBus, Level, Notice
-from ..services.fleet_view import FixState, FleetState, frame_payload
-from ..services.live_feed import FeedState, LiveFeed
+from ..services.fleet_view import FleetCounts, FleetState, frame_payload
+from ..services.live_feed import FeedInbox, FeedState, ThreadedFeed
 from ..services.runtime import Runtime
 from .bridge import to_json
 from .dispatch_ui import DispatchUi
 from .formatting import fmt_latlng
 from .main_window import MainWindow
 from .map_view import MapView
-from .panels.fleet import FleetRow
 from .panels.nearby import NearbyRow
 from .panels.stats import StatRow
 
@@ -50,8 +49,9 @@ class Controller(QObject):
         self.settings = settings
         self.errors = errors
         self.fleet = FleetState(on_reject=runtime.redis_rejections.reject)
+        window.fleet.set_fix_of(lambda u: self.fleet.state_of(u.car_id))
         self.view: MapView | None = None
-        self.feed: LiveFeed | None = None
+        self.feed: ThreadedFeed | None = None
         self.feed_state = FeedState.CONNECTING
         self.feed_detail = ""
         self.pin: tuple[float, float] | None = None
@@ -64,6 +64,7 @@ class Controller(QObject):
         self._last_updates = 0
         self._last_rate_t = time.monotonic()
         self.updates_per_s = 0.0
+        self._counts = FleetCounts(0, 0, 0, 0)
 
         self._pump = QTimer(self)
         self._pump.setSingleShot(True)
@@ -113,19 +114,34 @@ class Controller(QObject):
         b.batchesApplied.connect(self._on_batches_applied)
 
     def start_feed(self) -> None:
+        """Subscribe to live positions on the feed thread; its results come back via the inbox."""
         rt = self.runtime
         assert rt.store is not None
         self.dispatch_ui.attach()
-        self.feed = LiveFeed(
-            rt.redis_url, rt.store,
-            on_snapshot=self.fleet.apply_snapshot,
-            on_positions=self.fleet.apply,
-            on_state=self._on_feed_state,
-            rejections=rt.redis_rejections,
+        loop = asyncio.get_running_loop()
+        inbox = FeedInbox(lambda: loop.call_soon_threadsafe(self._drain_feed))
+        self.feed = ThreadedFeed(
+            rt.redis_url, inbox, rejections=rt.redis_rejections,
+            on_crash=lambda exc: loop.call_soon_threadsafe(
+                self.errors.report, "live feed", f"restarting after {type(exc).__name__}: {exc}", Level.ERROR),
         )
-        rt.supervisor.start("live-feed", self.feed.run)
+        self.feed.start()
+
+    def _drain_feed(self) -> None:
+        if self.feed is None:
+            return
+        snapshot, positions, sent, states = self.feed.inbox.take()
+        for state, detail in states:
+            self._on_feed_state(state, detail)
+        if snapshot is not None:
+            self.fleet.apply_snapshot(snapshot)
+        if positions:
+            self.fleet.apply(positions, sent)
 
     async def stop(self) -> None:
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            await asyncio.get_running_loop().run_in_executor(None, feed.stop)
         self._tick.stop()
         self._nearby_timer.stop()
         self._pump.stop()
@@ -370,20 +386,14 @@ class Controller(QObject):
         if dt > 0:
             self.updates_per_s = (self.fleet.updates_total - self._last_updates) / dt
         self._last_updates, self._last_rate_t = self.fleet.updates_total, now
+        self._counts = self.fleet.counts()
         self._update_status_bar()
         self._update_fleet_panel()
         self._update_unit_panel()
         self._update_stats_panel()
 
     def _update_fleet_panel(self) -> None:
-        now = time.time()
-        rows = []
-        for u in self.fleet.units.values():
-            age = None if u.position is None else max(0.0, now - u.position.timestamp)
-            fix = FixState.LOST if u.lost else self.fleet.state_of(u.car_id)
-            rows.append(FleetRow(u.car_id, u.call_sign, u.status, None if u.position is None else u.position.speed,
-                                 age, fix))
-        self.window.fleet.set_rows(rows)
+        self.window.fleet.refresh(self.fleet.units, self.fleet.units_version, self._counts)
 
     def _update_status_bar(self) -> None:
         w, h = self.window, self.runtime.health
@@ -401,8 +411,7 @@ class Controller(QObject):
         else:
             pending = f"; {sync.pending} cycle(s) kept" if sync and sync.pending else ""
             w.st_mongo.set(f"MongoDB: down ({h.mongo_detail[:50]}){pending}", "bad")
-        live = self.fleet.live_count()
-        w.st_units.set(f"Live units: {live}", "plain")
+        w.st_units.set(f"Live units: {self._counts.live}", "plain")
         w.st_rate.set(f"Updates/s: {self.updates_per_s:.0f}", "plain")
         if sync and sync.last_success_at:
             at = time.strftime("%H:%M:%S", time.localtime(sync.last_success_at))
@@ -426,7 +435,9 @@ class Controller(QObject):
         def add(section: str, item: str, value: object) -> None:
             rows.append(StatRow(section, item, str(value)))
 
-        add("Live", "units live", self.fleet.live_count())
+        add("Live", "units live", self._counts.live)
+        add("Live", "stale (no fix for 60 s)", self._counts.stale)
+        add("Live", "lost (expired)", self._counts.lost)
         add("Live", "updates per second", f"{self.updates_per_s:.0f}")
         add("Live", "out-of-order or duplicate fixes dropped", self.fleet.stale_dropped)
         if self.feed is not None:

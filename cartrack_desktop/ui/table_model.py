@@ -95,6 +95,20 @@ class RowModel(QAbstractTableModel, Generic[R]):
         self.layoutChanged.emit()
 
     # ---- ours -----------------------------------------------------------------------------------
+    @property
+    def sort_state(self) -> tuple[int, Qt.SortOrder] | None:
+        return self._sort
+
+    def refresh_visible(self, view: Any) -> None:
+        """Values changed but not the rows: repaint only the rows the view shows."""
+        if not self.rows:
+            return
+        top = view.rowAt(0)
+        bottom = view.rowAt(view.viewport().height() - 1)
+        first = 0 if top < 0 else top
+        last = len(self.rows) - 1 if bottom < 0 else bottom
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
+
     def _apply_sort(self) -> None:
         if self._sort is None:
             return

@@ -68,7 +68,7 @@ async def test_batch_write_is_one_script_call_per_chunk(store, redis_server):
     stats = admin.info("commandstats")
     admin.close()
     client_calls = stats.get("cmdstat_evalsha", {}).get("calls", 0) + stats.get("cmdstat_eval", {}).get("calls", 0)
-    assert client_calls == 3  # 1000-unit chunks, sent together in one pipeline
+    assert client_calls == 6  # per 1000-unit chunk: write + batch, then the per-unit publishes; one pipeline
     assert stats["cmdstat_set"]["calls"] == 2500  # ... which did the per-unit work server-side
     assert len(await store.get_all_car_locations()) == 2500
 
@@ -87,9 +87,19 @@ async def test_every_update_is_published_on_its_channel(store, redis_url):
             got[msg["channel"].decode()] = got.get(msg["channel"].decode(), 0) + 1
         return len(got) == 21
 
-    await async_wait_until(drained, 5, "21 channels")
+    order: list[str] = []
+    real_drained = drained
+
+    async def drained_in_order():
+        before = dict(got)
+        done = await real_drained()
+        order.extend(k for k in got if k not in before)
+        return done
+
+    await async_wait_until(drained_in_order, 5, "21 channels")
     assert got[ls.BATCH_CHANNEL] == 1
     assert all(got[f"car:location:stream:PC-{i:04d}"] == 1 for i in range(20))
+    assert order[0] == ls.BATCH_CHANNEL  # the whole tick first, then the per-unit copies
     await ps.aclose()
     await sub.aclose()
 
@@ -154,7 +164,7 @@ async def test_prune_keeps_units_written_by_seed_style_producers(store):
     # a seed-style producer refreshes only the key, with its own TTL
     await client.zadd(ls.SEEN_KEY, {"PC-1": 1.0})  # looks long expired in the index
     assert await store.prune_expired() == 0
-    assert await client.zscore(ls.GEO_KEY, "PC-1") is not None
+    assert await client.zscore(ls.GEO_KEY, "car:location:PC-1") is not None
 
 
 async def test_corrupt_stored_values_are_skipped_and_counted(store):

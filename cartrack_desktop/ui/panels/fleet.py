@@ -1,8 +1,15 @@
-"""Fleet: every registered unit, sortable, filterable by call sign."""
+"""Fleet: every registered unit, sortable, filterable by call sign.
+
+The rows are the live UnitView objects themselves and every cell is computed when Qt asks
+for it, so a 10,000-unit fleet costs only the rows on screen each second; the list is
+rebuilt only when units come or go (or the filter changes), and re-sorted by a changing
+column (speed, fix age) at most every few seconds.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
@@ -18,34 +25,34 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.models import UnitStatus
-from ...services.fleet_view import FixState
+from ...services.fleet_view import FixState, FleetCounts, UnitView
 from ..formatting import fmt_age, fmt_speed
 from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, plain_label
 
-
-@dataclass(frozen=True, slots=True)
-class FleetRow:
-    car_id: str
-    call_sign: str
-    status: UnitStatus
-    speed: float | None
-    age_s: float | None
-    fix: FixState
-
-
 _FIX_ORDER = {FixState.LIVE: 0, FixState.FADED: 1, FixState.STALE: 2, FixState.LOST: 3, FixState.NO_FIX: 4}
+DYNAMIC_COLUMNS = {3, 4, 5}      # speed, fix age, fix: change every second
+RESORT_EVERY_S = 3.0
 
-COLUMNS: list[Column[FleetRow]] = [
-    Column("Call sign", lambda r: r.call_sign, lambda r: r.call_sign.casefold(),
-           color=lambda r: STALE_COLOR if r.fix in (FixState.STALE, FixState.LOST, FixState.NO_FIX)
-           else STATUS_COLORS[r.status]),
-    Column("Unit", lambda r: r.car_id),
-    Column("Status", lambda r: r.status.label, lambda r: r.status.value),
-    Column("Speed", lambda r: "—" if r.speed is None else fmt_speed(r.speed), lambda r: r.speed, align_right=True),
-    Column("Fix age", lambda r: fmt_age(r.age_s), lambda r: r.age_s, align_right=True),
-    Column("Fix", lambda r: r.fix.value, lambda r: _FIX_ORDER[r.fix],
-           tooltip="live; faded after 15 s without an update; stale after 60 s; lost when expired in Redis"),
-]
+FixOf = Callable[[UnitView], FixState]
+
+
+def _age(u: UnitView) -> float | None:
+    return None if u.position is None else max(0.0, time.time() - u.position.timestamp)
+
+
+def _columns(fix_of: FixOf) -> list[Column[UnitView]]:
+    return [
+        Column("Call sign", lambda u: u.call_sign, lambda u: u.call_sign.casefold(),
+               color=lambda u: STALE_COLOR if fix_of(u) in (FixState.STALE, FixState.LOST, FixState.NO_FIX)
+               else STATUS_COLORS[u.status]),
+        Column("Unit", lambda u: u.car_id),
+        Column("Status", lambda u: u.status.label, lambda u: u.status.value),
+        Column("Speed", lambda u: "—" if u.position is None else fmt_speed(u.position.speed),
+               lambda u: None if u.position is None else u.position.speed, align_right=True),
+        Column("Fix age", lambda u: fmt_age(_age(u)), _age, align_right=True),
+        Column("Fix", lambda u: fix_of(u).value, lambda u: _FIX_ORDER[fix_of(u)],
+               tooltip="live; faded after 15 s without an update; stale after 60 s; lost when expired in Redis"),
+    ]
 
 
 class FleetPanel(QWidget):
@@ -54,16 +61,18 @@ class FleetPanel(QWidget):
     removeRequested = Signal(str)
     serviceRequested = Signal(str, bool)   # unit, out of service?
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, fix_of: FixOf | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("fleetPanel")
+        self._fix_of: FixOf = fix_of or (lambda u: FixState.LOST if u.lost else FixState.LIVE)
         self.filter = QLineEdit()
         self.filter.setObjectName("fleetFilter")
         self.filter.setPlaceholderText("Filter by call sign or unit id")
         self.filter.setClearButtonEnabled(True)
         self.summary = plain_label("")
-        self.model: RowModel[FleetRow] = RowModel(
-            COLUMNS, key=lambda r: r.car_id, dimmed=lambda r: r.fix in (FixState.LOST, FixState.NO_FIX))
+        self.model: RowModel[UnitView] = RowModel(
+            _columns(self._fix), key=lambda u: u.car_id,
+            dimmed=lambda u: self._fix(u) in (FixState.LOST, FixState.NO_FIX))
         self.table = QTableView()
         self.table.setObjectName("fleetTable")
         self.table.setModel(self.model)
@@ -73,8 +82,10 @@ class FleetPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        for col, width in enumerate((110, 80, 100, 70, 70)):
+            self.table.setColumnWidth(col, width)
         self.table.setAlternatingRowColors(True)
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)
@@ -100,8 +111,17 @@ class FleetPanel(QWidget):
         self.remove.clicked.connect(self._remove)
         self.service.clicked.connect(self._toggle_service)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
-        self._all: list[FleetRow] = []
-        self.filter.textChanged.connect(lambda _t: self._refilter())
+        self._units: dict[str, UnitView] = {}
+        self._counts = FleetCounts(0, 0, 0, 0)
+        self._version = -1
+        self._last_sort = 0.0
+        self.filter.textChanged.connect(lambda _t: self._rebuild())
+
+    def set_fix_of(self, fix_of: FixOf) -> None:
+        self._fix_of = fix_of
+
+    def _fix(self, u: UnitView) -> FixState:
+        return self._fix_of(u)
 
     def _activated(self, index: QModelIndex) -> None:
         key = self.model.key_at(index.row())
@@ -112,7 +132,7 @@ class FleetPanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return (self.model.key_at(rows[0].row()) or "") if rows else ""
 
-    def _selected_row(self) -> FleetRow | None:
+    def _selected_row(self) -> UnitView | None:
         key = self.selected()
         i = self.model.row_of(key) if key else -1
         return self.model.rows[i] if i >= 0 else None
@@ -133,17 +153,36 @@ class FleetPanel(QWidget):
         if row is not None:
             self.serviceRequested.emit(row.car_id, row.status is not UnitStatus.OUT_OF_SERVICE)
 
-    def set_rows(self, rows: list[FleetRow]) -> None:
-        self._all = rows
-        self._refilter()
+    def refresh(self, units: dict[str, UnitView], version: int, counts: FleetCounts) -> None:
+        """Called every second: cheap unless units came or went."""
+        self._units = units
+        self._counts = counts
+        if version != self._version:
+            self._version = version
+            self._rebuild()
+            return
+        sort = self.model.sort_state
+        now = time.monotonic()
+        if sort is not None and sort[0] in DYNAMIC_COLUMNS and now - self._last_sort >= RESORT_EVERY_S:
+            self._last_sort = now
+            self.model.sort(*sort)
+        else:
+            self.model.refresh_visible(self.table)
+        self._update_summary()
 
-    def _refilter(self) -> None:
+    def _rebuild(self) -> None:
         text = self.filter.text().strip().casefold()
-        rows = self._all if not text else [
-            r for r in self._all if text in r.call_sign.casefold() or text in r.car_id.casefold()]
+        units = self._units.values()
+        rows = list(units) if not text else [
+            u for u in units if text in u.call_sign.casefold() or text in u.car_id.casefold()]
         self.model.set_rows(rows)
-        live = sum(1 for r in self._all if r.fix in (FixState.LIVE, FixState.FADED))
-        lost = sum(1 for r in self._all if r.fix is FixState.LOST)
-        shown = f"{len(rows)} shown · " if text else ""
-        self.summary.setText(f"{shown}{len(self._all)} units · {live} live · {lost} lost")
+        self._last_sort = time.monotonic()
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        text = self.filter.text().strip()
+        c = self._counts
+        shown = f"{len(self.model.rows)} shown · " if text else ""
+        stale = f" · {c.stale} stale" if c.stale else ""
+        self.summary.setText(f"{shown}{c.units} units · {c.live} live{stale} · {c.lost} lost")
         self._update_buttons()
