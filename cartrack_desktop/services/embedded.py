@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 5.0   # default grace before SIGKILL (storage is journaled); shutdown passes less if it must
 
 # Runs in the child between fork and exec of the server: ask the kernel to SIGTERM it when
 # its parent dies, then exit at once if the parent is already gone (the race prctl has).
@@ -206,18 +206,19 @@ class _EmbeddedServer:
                 raise EmbeddedError(f"embedded {self.name} not ready after {timeout:.0f} s: {self._log_tail()}")
             await asyncio.sleep(0.05)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         child, self._child = self._child, None
         if child is None:
             return
         proc = child.process
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)   # a stopped (paused) server could not act on SIGTERM
                 proc.send_signal(signal.SIGTERM)
             try:
-                await within(proc.wait(), STOP_TIMEOUT_S)
+                await within(proc.wait(), timeout)
             except TimeoutError:
-                log.warning("embedded %s did not stop within %.0f s; killing it", self.name, STOP_TIMEOUT_S)
+                log.warning("embedded %s did not stop within %.1f s; killing it", self.name, timeout)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
@@ -309,8 +310,8 @@ class EmbeddedRedis(_EmbeddedServer):
         log.info("embedded Redis ready in %.2f s", time.monotonic() - t0)
         return self.url
 
-    async def stop(self) -> None:
-        await super().stop()
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        await super().stop(timeout)
         if self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None

@@ -35,7 +35,8 @@ HEARTBEAT_S = 1.0            # our PING on the subscriber connection
 DEAD_AFTER_S = 3.5           # nothing at all received for this long: the link is dead (or Redis paused)
 BACKOFF_S = (0.25, 2.0)      # reconnect delays: base, cap (so we are back within ~2 s of Redis)
 BATCH_COVERS_S = 3.0         # a unit seen in a batch this recently: skip its per-unit duplicate unparsed
-YIELD_EVERY = 256            # messages handled before letting the UI run
+YIELD_EVERY = 256            # messages handled before pausing for the UI thread
+YIELD_PAUSE_S = 0.0005       # that pause: the GIL is free for the UI thread, even under a flood
 
 
 class FeedState(enum.Enum):
@@ -78,6 +79,7 @@ class LiveFeed:
         self.rejections = rejections or RejectionCounter("live feed")
         self._clock = clock
         self.state = FeedState.CONNECTING
+        self.yield_pause_s = 0.0
         self.stats = FeedStats()
         self._batch_seen: dict[str, float] = {}
         self._resync = False
@@ -161,7 +163,9 @@ class LiveFeed:
             self._handle(msg)
             handled += 1
             if handled % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+                # A real (if tiny) sleep: on its own thread this loop would otherwise hold the GIL
+                # back to back under a flood, and every Python callback of the UI would queue for it.
+                await asyncio.sleep(self.yield_pause_s)
 
     def _handle(self, msg: dict[str, object]) -> None:
         raw_channel = msg.get("channel")
@@ -309,6 +313,7 @@ class ThreadedFeed:
         self.feed = LiveFeed(self._url, store, on_snapshot=self.inbox.put_snapshot,
                              on_positions=self.inbox.put_positions, on_state=self.inbox.put_state,
                              rejections=self.rejections)
+        self.feed.yield_pause_s = YIELD_PAUSE_S
         self._task = asyncio.ensure_future(self.feed.run())
         try:
             if self._stopping.is_set():

@@ -43,6 +43,7 @@ Progress = Callable[[str], None]
 PRUNE_EVERY_S = 5.0
 HEALTH_EVERY_S = 2.0
 ARRIVALS_EVERY_S = 1.0
+SERVER_STOP_RESERVE_S = 1.5   # of the shutdown budget, kept for stopping the child servers
 MONGO_TIMEOUT_MS = 5000
 
 
@@ -52,6 +53,7 @@ class Health:
     mongo_ok: bool = False
     redis_detail: str = "connecting"
     mongo_detail: str = "connecting"
+    checked: bool = False
     changed_at: float = field(default_factory=time.time)
 
 
@@ -288,13 +290,17 @@ class Runtime:
             except (PyMongoError, OSError) as exc:
                 mongo_ok, mongo_detail = False, _short(exc) or "unreachable"
             h = self.health
-            if (redis_ok, mongo_ok) != (h.redis_ok, h.mongo_ok):
+            first = not h.checked
+            if first or (redis_ok, mongo_ok) != (h.redis_ok, h.mongo_ok):
                 for name, ok, was, detail in (("Redis", redis_ok, h.redis_ok, redis_detail),
                                               ("MongoDB", mongo_ok, h.mongo_ok, mongo_detail)):
-                    if ok != was:
+                    if first and not ok:
+                        self.errors.report(name, f"not reachable: {detail}", Level.WARNING)
+                    elif ok != was:
                         self.errors.report(name, "connected" if ok else f"connection lost: {detail}",
                                            Level.INFO if ok else Level.WARNING)
                 h.changed_at = time.time()
+            h.checked = True
             h.redis_ok, h.redis_detail, h.mongo_ok, h.mongo_detail = redis_ok, redis_detail, mongo_ok, mongo_detail
             await asyncio.sleep(HEALTH_EVERY_S)
 
@@ -317,36 +323,48 @@ class Runtime:
         return " ".join(parts)
 
     # ---- stop ---------------------------------------------------------------------------------
-    async def stop(self, *, flush_timeout: float = 2.0) -> None:
-        """Cancel tasks, write what the sync still holds (briefly), close clients, stop servers."""
-        await self.supervisor.stop()
-        if self.outbox is not None:
-            if self.outbox.pending and self.health.mongo_ok:
+    async def stop(self, *, flush_timeout: float = 1.5, budget_s: float = 4.5) -> None:
+        """Cancel tasks, write what is pending (briefly), close clients, stop servers: within budget_s.
+
+        Each step gets what is left of the budget; stopping the child servers always happens,
+        whatever the earlier steps did (they may hang on an unreachable server).
+        """
+        deadline = time.monotonic() + budget_s
+
+        def left(cap: float) -> float:
+            return max(0.1, min(cap, deadline - time.monotonic() - SERVER_STOP_RESERVE_S))
+
+        try:
+            await self.supervisor.stop(timeout=left(2.0))
+            if self.outbox is not None:
+                if self.outbox.pending and self.health.mongo_ok:
+                    with contextlib.suppress(Exception):
+                        await within(self.outbox.flush(left(1.0)), left(1.0) + 0.2)
+                if self.outbox.pending:
+                    log.warning("%d dispatcher write(s) not yet in MongoDB are kept in %s and written on the next "
+                                "start", len(self.outbox.pending), self.settings.data_dir / "outbox")
+                self.outbox.close()
+            if self.sync is not None and self.health.mongo_ok and self.health.redis_ok:
+                # a last cycle, so a clean stop keeps the positions since the last 10 s slot
                 with contextlib.suppress(Exception):
-                    await self.outbox.flush(1.0)
-            if self.outbox.pending:
-                log.warning("%d dispatcher write(s) not yet in MongoDB are kept in %s and written on the next start",
-                            len(self.outbox.pending), self.settings.data_dir / "outbox")
-            self.outbox.close()
-        if self.sync is not None and self.health.mongo_ok and self.health.redis_ok:
-            # a last cycle, so a clean stop keeps the positions since the last 10 s slot
-            with contextlib.suppress(Exception):
-                await within(self.sync.capture(), 1.0)
-                await self.sync.flush(flush_timeout)
-        if self.sync is not None and self.sync.backlog:
-            log.warning("sync: %d cycle(s) not written at shutdown", len(self.sync.backlog))
-        for close in reversed(self._closers):
-            with contextlib.suppress(Exception):
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await within(result, 2.0)
-        self._closers.clear()
-        stops = [srv.stop() for srv in (self._embedded_redis, self._embedded_mongo) if srv is not None]
-        if stops:
-            await asyncio.gather(*stops, return_exceptions=True)
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+                    await within(self.sync.capture(), left(1.0))
+                    await within(self.sync.flush(left(flush_timeout)), left(flush_timeout) + 0.2)
+            if self.sync is not None and self.sync.backlog:
+                log.warning("sync: %d cycle(s) not written at shutdown", len(self.sync.backlog))
+            for close in reversed(self._closers):
+                with contextlib.suppress(Exception):
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        await within(result, left(0.5))
+            self._closers.clear()
+        finally:
+            grace = max(0.8, deadline - time.monotonic() - 0.3)
+            stops = [srv.stop(grace) for srv in (self._embedded_redis, self._embedded_mongo) if srv is not None]
+            if stops:
+                await asyncio.gather(*stops, return_exceptions=True)
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
 
 def _short(exc: BaseException) -> str:

@@ -18,10 +18,11 @@ import pytest
 from PySide6 import QtWebEngineWidgets  # noqa: F401 - before the QApplication exists
 
 from cartrack_desktop.config import load_settings
-from cartrack_desktop.ui.application import configure_rendering
+from cartrack_desktop.ui.application import configure_rendering, configure_threads
 from cartrack_desktop.ui.map_view import register_scheme
 
 configure_rendering()   # the app's own choice (software compositing on a machine without a GPU)
+configure_threads()
 register_scheme()
 
 
