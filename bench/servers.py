@@ -61,7 +61,7 @@ def private_servers(workdir: Path, *, redis: bool = True, mongo: int = 0) -> Ite
         if redis:
             r = RedisServer(workdir / "redis").start()
         for i in range(mongo):
-            m = MongoServer(workdir / f"mongo{i}").start()
+            m = MongoServer(workdir / f"mongo{i}", extra=["--standalone"]).start()  # as embedded
             # as the app runs its embedded database: at a lower CPU priority than the window
             if m.proc is not None:
                 os.setpriority(os.PRIO_PROCESS, m.proc.pid, MONGO_NICE)

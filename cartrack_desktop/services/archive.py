@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 
 CALL_SIGN_MAX = 32
-WRITE_SLICE = 1000
+WRITE_SLICE = 250
 HISTORY_READ_LIMIT = 100_000
 _PHONETIC = (
     "Adam", "Boy", "Charles", "David", "Edward", "Frank", "George", "Henry", "Ida", "John",

@@ -58,7 +58,7 @@ _TRAMPOLINE = (
 )
 # The database writes the 10 s sync in the background; on a small machine it must not take
 # the CPU from the window and the live feed.
-MONGO_NICE = 10
+MONGO_NICE = 19
 
 
 class EmbeddedError(RuntimeError):
@@ -349,7 +349,9 @@ class EmbeddedMongo(_EmbeddedServer):
             self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
             await self._spawn(
                 [binary, "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--storage-path", str(self.storage_dir), "--log-level", "WARNING"],
+                 "--storage-path", str(self.storage_dir), "--log-level", "WARNING",
+                 # no replica-set oplog: nothing here uses change streams, and writes are ~20 % cheaper
+                 "--standalone"],
                 self.state_dir / "mongo.log", nice=MONGO_NICE,
             )
 

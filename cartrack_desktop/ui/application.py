@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -210,6 +211,10 @@ async def gui_main(settings: Settings, *, ready_hook: Any = None) -> int:
             controller.start_feed()
             window.show_progress("Waiting for live units…")
         view = await map_task
+        # Everything built so far lives as long as the app: keep it out of the garbage collector's
+        # full passes, which otherwise stall the UI (and, holding the GIL, the feed) now and then.
+        gc.collect()
+        gc.freeze()
         log.info("start-up finished after %.2f s", time.monotonic() - t0)
         if ready_hook is not None:
             ready_hook(window, controller)

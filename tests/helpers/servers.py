@@ -97,9 +97,10 @@ class RedisServer:
 class MongoServer:
     """A private secantusd-py with on-disk storage; restartable on the same port and data."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None, extra: list[str] | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -116,7 +117,7 @@ class MongoServer:
         log = open(self.workdir / "secantusd.log", "ab")
         self.proc = subprocess.Popen(
             [find_secantusd(), "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.workdir / "data"), "--log-level", "WARNING"],
+             "--storage-path", str(self.workdir / "data"), "--log-level", "WARNING", *self.extra],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

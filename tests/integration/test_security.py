@@ -170,3 +170,91 @@ def test_tls_files_need_a_rediss_url(tls_redis, tmp_path):
         load_settings(["--redis-url", "rediss://h:1/0", "--redis-ca-file", str(tmp_path / "none.pem")], environ={})
 
 
+
+
+class TlsMongo:
+    """secantusd-py with TLS and SCRAM authentication (users created first, then --auth)."""
+
+    def __init__(self, workdir: Path, ca: trustme.CA) -> None:
+        from tests.helpers.servers import MongoServer
+
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        key, pem = workdir / "mongo.key", workdir / "mongo.pem"
+        workdir.mkdir(parents=True, exist_ok=True)
+        cert.private_key_pem.write_to_path(str(key))
+        cert.cert_chain_pems[0].write_to_path(str(pem))
+        self.ca_file = workdir / "mongo-ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        tls = ["--tls-cert-file", str(pem), "--tls-key-file", str(key)]
+        setup = MongoServer(workdir / "m", extra=tls)
+        self._start_plain_tls(setup)
+        self.server = MongoServer(workdir / "m", port=setup.port, extra=[*tls, "--auth"])
+        self._start_plain_tls(self.server, wait_auth=True)
+
+    def _start_plain_tls(self, srv, wait_auth: bool = False) -> None:
+        from pymongo import MongoClient
+
+        srv.workdir.mkdir(parents=True, exist_ok=True)
+        (srv.workdir / "secantusd.toml").write_text("")
+        from cartrack_desktop.services.embedded import find_secantusd
+
+        srv.proc = subprocess.Popen(
+            [find_secantusd(), "--config", str(srv.workdir / "secantusd.toml"), "--host", "127.0.0.1", "--port",
+             str(srv.port), "--storage-path", str(srv.workdir / "data"), "--log-level", "WARNING", *srv.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tls_uri = f"mongodb://127.0.0.1:{srv.port}/?tls=true&tlsCAFile={self.ca_file}&directConnection=true"
+
+        def up() -> bool:
+            c = MongoClient(tls_uri, serverSelectionTimeoutMS=300)
+            try:
+                c.admin.command("ping")
+                return True
+            except Exception:
+                return False
+            finally:
+                c.close()
+
+        wait_until(up, 20, "TLS secantusd-py")
+        if not wait_auth:
+            c = MongoClient(tls_uri)
+            c.cartrack.command("createUser", "dispatch", pwd=PASSWORD, roles=[{"role": "readWrite", "db": "cartrack"}])
+            c.close()
+            srv.proc.terminate()
+            srv.proc.wait(15)
+
+    def uri(self, password: str = PASSWORD, ca: bool = True) -> str:
+        ca_part = f"&tlsCAFile={self.ca_file}" if ca else ""
+        return (f"mongodb://dispatch:{password}@127.0.0.1:{self.server.port}/cartrack?authSource=cartrack"
+                f"&tls=true{ca_part}&directConnection=true")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+async def test_mongodb_over_tls_with_authentication(tls_redis, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    mongo = TlsMongo(tmp_path / "tls-mongo", tls_redis.ca)
+    try:
+        s = load_settings(["--redis-url", tls_redis.url(), "--redis-ca-file", str(tls_redis.ca_file),
+                           "--mongo-uri", mongo.uri(), "--data-dir", str(tmp_path / "d"), "--cars", "3"],
+                          environ={})
+        rt = Runtime(s)
+        await rt.start()
+        try:
+            await asyncio.wait_for(rt.fleet_loaded.wait(), 20)
+            assert len(rt.fleet) == 3 and rt.health.mongo_ok is not False
+            await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 20, "a sync cycle over TLS + auth")
+        finally:
+            await rt.stop()
+        from pymongo import AsyncMongoClient
+        from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+
+        for uri, error in ((mongo.uri(password="not-it"), OperationFailure),
+                           (mongo.uri(ca=False), ServerSelectionTimeoutError)):
+            client = AsyncMongoClient(uri, serverSelectionTimeoutMS=1500)
+            with pytest.raises(error):
+                await client.cartrack.cars.find_one({})
+            await client.close()
+    finally:
+        mongo.stop()
+    assert PASSWORD not in caplog.text and "not-it" not in caplog.text
