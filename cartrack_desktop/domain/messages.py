@@ -85,6 +85,18 @@ def strict_json_loads(raw: bytes | str) -> Any:
     return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
+def parse_json(raw: object, max_bytes: int, loads: Loads) -> Any:
+    """The common first step for every untrusted payload: type, size (before parsing), JSON."""
+    if not isinstance(raw, bytes | str):
+        raise MessageRejected("bad_type", "payload")
+    if len(raw) > max_bytes:
+        raise MessageRejected("oversize")
+    try:
+        return loads(raw)
+    except (ValueError, TypeError, RecursionError):
+        raise MessageRejected("malformed_json") from None
+
+
 def _number(obj: Mapping[str, Any], name: str) -> float:
     try:
         value = obj[name]
@@ -175,29 +187,28 @@ def decode_position_fast(
     """decode_position for the hot paths (nearby search, snapshots): same acceptance, but the
     common valid message is checked with a few chained comparisons; anything unusual goes
     through the full validator, which names the reason."""
-    if len(raw) <= MAX_POSITION_BYTES:
+    obj = parse_json(raw, MAX_POSITION_BYTES, loads)
+    if type(obj) is dict and len(obj) <= MAX_OBJECT_KEYS:
         try:
-            obj = loads(raw)
-        except (ValueError, TypeError, RecursionError):
-            raise MessageRejected("malformed_json") from None
-        if type(obj) is dict and len(obj) <= MAX_OBJECT_KEYS:
-            try:
-                lat: Any = obj["lat"]
-                lng: Any = obj["lng"]
-                speed: Any = obj["speed"]
-                heading: Any = obj["heading"]
-                ts: Any = obj["timestamp"]
-                same = obj["car_id"] == car_id
-            except KeyError:
-                same = False
-            # float first: what orjson gives for every value our own producers write
-            if (same and (type(lat) is float or type(lat) is int) and (type(lng) is float or type(lng) is int)
-                    and (type(speed) is float or type(speed) is int)
-                    and (type(heading) is float or type(heading) is int) and (type(ts) is float or type(ts) is int)
-                    and -90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0 and 0.0 <= speed <= MAX_SPEED_MPH
-                    and 0.0 <= heading < 360.0 and now - MAX_AGE_S <= ts <= now + MAX_FUTURE_S and ts > 0):
-                return Position(car_id, lat, lng, speed, heading, ts)
-    return decode_position(raw, now=now, loads=loads, expected_car_id=car_id)
+            lat: Any = obj["lat"]
+            lng: Any = obj["lng"]
+            speed: Any = obj["speed"]
+            heading: Any = obj["heading"]
+            ts: Any = obj["timestamp"]
+            same = obj["car_id"] == car_id
+        except KeyError:
+            same = False
+        # float first: what orjson gives for every value our own producers write
+        if (same and (type(lat) is float or type(lat) is int) and (type(lng) is float or type(lng) is int)
+                and (type(speed) is float or type(speed) is int)
+                and (type(heading) is float or type(heading) is int) and (type(ts) is float or type(ts) is int)
+                and -90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0 and 0.0 <= speed <= MAX_SPEED_MPH
+                and 0.0 <= heading < 360.0 and now - MAX_AGE_S <= ts <= now + MAX_FUTURE_S and ts > 0):
+            return Position(car_id, lat, lng, speed, heading, ts)
+    pos = validate_position(obj, now=now)   # the slow path names the reason
+    if pos.car_id != car_id:
+        raise MessageRejected("channel_mismatch")
+    return pos
 
 
 def decode_position(
@@ -208,15 +219,7 @@ def decode_position(
     expected_car_id: str | None = None,
 ) -> Position:
     """Parse one JSON position message (pub/sub payload or key value)."""
-    if not isinstance(raw, bytes | str):
-        raise MessageRejected("bad_type", "payload")
-    if len(raw) > MAX_POSITION_BYTES:
-        raise MessageRejected("oversize")
-    try:
-        obj = loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        raise MessageRejected("malformed_json") from None
-    pos = validate_position(obj, now=now)
+    pos = validate_position(parse_json(raw, MAX_POSITION_BYTES, loads), now=now)
     if expected_car_id is not None and pos.car_id != expected_car_id:
         raise MessageRejected("channel_mismatch")
     return pos
@@ -254,14 +257,7 @@ def decode_batch(
 
     Returns the valid positions and the producer's send time (for latency measurement).
     """
-    if not isinstance(raw, bytes | str):
-        raise MessageRejected("bad_type", "payload")
-    if len(raw) > MAX_BATCH_BYTES:
-        raise MessageRejected("oversize")
-    try:
-        obj = loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        raise MessageRejected("malformed_json") from None
+    obj = parse_json(raw, MAX_BATCH_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != BATCH_VERSION:
         raise MessageRejected("bad_batch", "envelope")
     rows = obj.get("cars")
@@ -356,13 +352,7 @@ def validate_assignment(obj: Any, car_id: str) -> UnitAssignment:
 
 
 def decode_assignment(raw: bytes | str, car_id: str, *, loads: Loads = strict_json_loads) -> UnitAssignment:
-    if len(raw) > MAX_POSITION_BYTES:
-        raise MessageRejected("oversize")
-    try:
-        obj = loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        raise MessageRejected("malformed_json") from None
-    return validate_assignment(obj, car_id)
+    return validate_assignment(parse_json(raw, MAX_POSITION_BYTES, loads), car_id)
 
 
 def encode_timeline_event(e: TimelineEvent) -> dict[str, Any]:
@@ -437,14 +427,7 @@ def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[
     """An event from cartrack:events, validated per type. Returns a normalised dict:
     status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id}.
     """
-    if not isinstance(raw, bytes | str):
-        raise MessageRejected("bad_type", "payload")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise MessageRejected("oversize")
-    try:
-        obj = loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        raise MessageRejected("malformed_json") from None
+    obj = parse_json(raw, MAX_EVENT_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != EVENT_VERSION:
         raise MessageRejected("bad_batch", "event envelope")
     kind = obj.get("type")

@@ -17,25 +17,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
+from redis.asyncio.client import PubSub
 
 from ..domain.messages import MessageRejected, decode_batch, decode_position, validate_car_id
 from ..domain.models import Position
 from .live_store import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX, LiveStore
 from .redis_conn import make_redis
 from .rejections import RejectionCounter
+from .subscriber import BACKOFF_S, Subscriber
 from .supervisor import backoff_delay
 from .timeouts import within
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 1.0            # our PING on the subscriber connection
-DEAD_AFTER_S = 3.5           # nothing at all received for this long: the link is dead (or Redis paused)
-BACKOFF_S = (0.25, 2.0)      # reconnect delays: base, cap (so we are back within ~2 s of Redis)
 BATCH_COVERS_S = 3.0         # a unit seen in a batch this recently: skip its per-unit duplicate unparsed
-YIELD_EVERY = 256            # messages handled before pausing for the UI thread
 YIELD_PAUSE_S = 0.0005       # that pause: the GIL is free for the UI thread, even under a flood
 
 
@@ -55,7 +53,10 @@ class FeedStats:
     last_message_at: float = 0.0
 
 
-class LiveFeed:
+class LiveFeed(Subscriber):
+    name = "live feed"
+    client_name = "cartrack-feed"
+
     def __init__(
         self,
         redis_url: str,
@@ -64,22 +65,17 @@ class LiveFeed:
         on_snapshot: Callable[[list[Position]], None],
         on_positions: Callable[[list[Position], float | None], object],
         on_state: Callable[[FeedState, str], None] | None = None,
-        on_message: Callable[[str, bytes], None] | None = None,
-        extra_channels: tuple[str, ...] = (),
         rejections: RejectionCounter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._url = redis_url
+        super().__init__(redis_url)
         self._store = store
         self._on_snapshot = on_snapshot
         self._on_positions = on_positions
         self._on_state = on_state or (lambda s, d: None)
-        self._on_message = on_message
-        self._extra = extra_channels
         self.rejections = rejections or RejectionCounter("live feed")
         self._clock = clock
         self.state = FeedState.CONNECTING
-        self.yield_pause_s = 0.0
         self.stats = FeedStats()
         self._batch_seen: dict[str, float] = {}
         self._resync = False
@@ -89,48 +85,31 @@ class LiveFeed:
             self.state = state
             self._on_state(state, detail)
 
-    async def run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, TimeoutError) as exc:
-                detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-                if self.state is FeedState.LIVE:
-                    attempt = 0  # it was working: start the backoff afresh
-                    log.warning("live feed lost: %s", detail)
-                self._set_state(FeedState.DISCONNECTED, detail)
-            delay = backoff_delay(attempt, *BACKOFF_S)
-            attempt = min(attempt + 1, 30)
-            self.stats.reconnects += 1
-            await asyncio.sleep(delay)
+    def _connection_lost(self, detail: str, was_connected: bool) -> None:
+        super()._connection_lost(detail, was_connected)
+        self.stats.reconnects += 1
+        self._set_state(FeedState.DISCONNECTED, detail)
 
-    async def _session(self) -> None:
-        client = make_redis(self._url, name="cartrack-feed", pubsub=True)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await within(pubsub.subscribe(BATCH_CHANNEL, *self._extra), 5.0)
-            await within(pubsub.psubscribe(CHANNEL_PATTERN), 5.0)
-            # redis-py reconnects and resubscribes a dropped pub/sub link by itself; what was
-            # published meanwhile is lost, so every such reconnect asks for a fresh snapshot.
-            self._resync = False
-            if pubsub.connection is not None:
-                pubsub.connection.register_connect_callback(self._reconnected)
-            await self._snapshot()
-            self._set_state(FeedState.LIVE)
-            await self._listen(pubsub)
-        finally:
-            with contextlib.suppress(Exception):
-                await within(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
-            with contextlib.suppress(Exception):
-                await within(client.aclose(), 1.0)
+    async def _subscribe(self, pubsub: PubSub) -> None:
+        await within(pubsub.subscribe(BATCH_CHANNEL), 5.0)
+        await within(pubsub.psubscribe(CHANNEL_PATTERN), 5.0)
+        # redis-py reconnects and resubscribes a dropped pub/sub link by itself; what was
+        # published meanwhile is lost, so every such reconnect asks for a fresh snapshot.
+        self._resync = False
+        if pubsub.connection is not None:
+            pubsub.connection.register_connect_callback(self._reconnected)
+        await self._snapshot()
+        self._set_state(FeedState.LIVE)
 
     async def _reconnected(self, _connection: object) -> None:
         self._resync = True
         self.stats.reconnects += 1
         log.info("live feed: pub/sub link re-established; reloading the snapshot")
+
+    async def _between_messages(self) -> None:
+        if self._resync:
+            self._resync = False
+            await self._snapshot()
 
     async def _snapshot(self) -> None:
         snapshot = await within(self._store.get_all_car_locations(), 10.0)
@@ -138,34 +117,8 @@ class LiveFeed:
         self._on_snapshot(snapshot)
         log.info("live feed subscribed; snapshot of %d unit(s)", len(snapshot))
 
-    async def _listen(self, pubsub: object) -> None:
-        ps = pubsub  # redis.asyncio.client.PubSub
-        last_rx = time.monotonic()
-        last_ping = last_rx
-        handled = 0
-        while True:
-            if self._resync:
-                self._resync = False
-                await self._snapshot()
-            now = time.monotonic()
-            if now - last_ping >= HEARTBEAT_S:
-                await within(ps.ping(), 2.0)  # type: ignore[attr-defined]
-                last_ping = now
-            msg = await ps.get_message(timeout=HEARTBEAT_S / 2)  # type: ignore[attr-defined]
-            if msg is None:
-                if time.monotonic() - last_rx > DEAD_AFTER_S:
-                    raise TimeoutError(f"no reply from Redis for {DEAD_AFTER_S:.0f} s")
-                continue
-            last_rx = time.monotonic()
-            kind = msg.get("type")
-            if kind == "pong" or kind not in ("message", "pmessage"):
-                continue
-            self._handle(msg)
-            handled += 1
-            if handled % YIELD_EVERY == 0:
-                # A real (if tiny) sleep: on its own thread this loop would otherwise hold the GIL
-                # back to back under a flood, and every Python callback of the UI would queue for it.
-                await asyncio.sleep(self.yield_pause_s)
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        self._handle(msg)
 
     def _handle(self, msg: dict[str, object]) -> None:
         raw_channel = msg.get("channel")
@@ -211,9 +164,6 @@ class LiveFeed:
                 return
             self.stats.positions += 1
             self._on_positions([p], None)
-            return
-        if self._on_message is not None:
-            self._on_message(channel, data)
 
 
 class FeedInbox:

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 
 from ..domain.models import UnitStatus
 
@@ -32,6 +32,29 @@ def plain_label(text: str = "", parent: Any = None) -> QLabel:
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setText(text)
     return label
+
+
+def make_table(model: QAbstractTableModel, name: str, *, selection: str = "single", sort_column: int | None = None,
+               fit_columns: bool = True) -> QTableView:
+    """The read-only, row-selecting table every panel uses."""
+    table = QTableView()
+    table.setObjectName(name)
+    table.setModel(model)
+    modes = {"single": QAbstractItemView.SelectionMode.SingleSelection,
+             "extended": QAbstractItemView.SelectionMode.ExtendedSelection,
+             "none": QAbstractItemView.SelectionMode.NoSelection}
+    table.setSelectionMode(modes[selection])
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(
+        QHeaderView.ResizeMode.ResizeToContents if fit_columns else QHeaderView.ResizeMode.Interactive)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setAlternatingRowColors(True)
+    if sort_column is not None:
+        table.setSortingEnabled(True)
+        table.sortByColumn(sort_column, Qt.SortOrder.AscendingOrder)
+    return table
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from cartrack_desktop.services.redis_conn import make_redis
 from cartrack_desktop.services.sync import LocationSync
 from tests.helpers.waiting import async_wait_until
 
+PRODUCER_PERIOD_S = 0.2
+
 
 def fleet(n: int, t: float) -> list[Position]:
     return [Position(f"PC-{i:03d}", 33.7 + i * 1e-3, -84.4, 30.0, 45.0, t) for i in range(n)]
@@ -100,10 +102,10 @@ async def test_mongo_outage_loses_no_cycle_and_duplicates_none(store, own_mongo,
 
     sync.capture = capture_and_record  # type: ignore[method-assign]
 
-    async def producer():
+    async def producer():   # a device fleet reporting at 5 Hz (pacing a producer, not waiting)
         while True:
             await store.update_car_locations(fleet(15, time.time()))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(PRODUCER_PERIOD_S)
 
     tasks = [asyncio.create_task(producer()), asyncio.create_task(sync.run_capture()),
              asyncio.create_task(sync.run_writer())]

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from ...services.archive import AuditEntry
-from ..table_model import Column, RowModel, plain_label
+from ..table_model import Column, RowModel, make_table, plain_label
 
 COLUMNS: list[Column[AuditEntry]] = [
     Column("Time", lambda e: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at)), lambda e: e.at),
@@ -26,14 +26,7 @@ class AuditPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("auditPanel")
         self.model: RowModel[AuditEntry] = RowModel(COLUMNS, key=lambda e: f"{e.at:.6f}{e.action}{e.details}")
-        self.table = QTableView()
-        self.table.setObjectName("auditTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = make_table(self.model, "auditTable", selection="extended")
         self.summary = plain_label("")
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refreshRequested)

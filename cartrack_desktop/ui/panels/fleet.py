@@ -12,14 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -27,7 +24,7 @@ from PySide6.QtWidgets import (
 from ...domain.models import UnitStatus
 from ...services.fleet_view import FixState, FleetCounts, UnitView
 from ..formatting import fmt_age, fmt_speed
-from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, plain_label
+from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, make_table, plain_label
 
 _FIX_ORDER = {FixState.LIVE: 0, FixState.FADED: 1, FixState.STALE: 2, FixState.LOST: 3, FixState.NO_FIX: 4}
 DYNAMIC_COLUMNS = {3, 4, 5}      # speed, fix age, fix: change every second
@@ -73,20 +70,10 @@ class FleetPanel(QWidget):
         self.model: RowModel[UnitView] = RowModel(
             _columns(self._fix), key=lambda u: u.car_id,
             dimmed=lambda u: self._fix(u) in (FixState.LOST, FixState.NO_FIX))
-        self.table = QTableView()
-        self.table.setObjectName("fleetTable")
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # fixed widths: fitting 10,000 rows' contents every second would cost more than it shows
+        self.table = make_table(self.model, "fleetTable", sort_column=0, fit_columns=False)
         for col, width in enumerate((110, 80, 100, 70, 70)):
             self.table.setColumnWidth(col, width)
-        self.table.setAlternatingRowColors(True)
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)
         self.add = QPushButton("Add unit…")

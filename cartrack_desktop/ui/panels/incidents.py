@@ -6,21 +6,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtCore import QItemSelection, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QPlainTextEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ...domain.dispatch import Incident
 from ..formatting import fmt_age, fmt_latlng
-from ..table_model import Column, RowModel, plain_label
+from ..table_model import Column, RowModel, make_table, plain_label
 
 PRIORITY_COLORS = {1: "#b71c1c", 2: "#ef6c00", 3: "#f9a825", 4: "#607d8b"}
 
@@ -50,17 +47,7 @@ class IncidentsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("incidentsPanel")
         self.model: RowModel[IncidentRow] = RowModel(COLUMNS, key=lambda r: r.incident.incident_id)
-        self.table = QTableView()
-        self.table.setObjectName("incidentsTable")
-        self.table.setModel(self.model)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = make_table(self.model, "incidentsTable", sort_column=1)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.summary = plain_label("No open incidents")
         self.close_button = QPushButton("Close incident")

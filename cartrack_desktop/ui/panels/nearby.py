@@ -7,21 +7,18 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ...domain.models import UnitStatus
 from ..formatting import fmt_age, fmt_heading, fmt_km, fmt_latlng, fmt_speed
-from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, plain_label
+from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, make_table, plain_label
 
 DEFAULT_RADIUS_KM = 3.0
 
@@ -80,17 +77,8 @@ class NearbyPanel(QWidget):
         controls.addStretch(1)
 
         self.model: RowModel[NearbyRow] = RowModel(COLUMNS, key=lambda r: r.car_id, dimmed=lambda r: r.stale)
-        self.table = QTableView()
-        self.table.setObjectName("nearbyTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = make_table(self.model, "nearbyTable", selection="extended")
         self.table.setMouseTracking(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setAlternatingRowColors(True)
         self.table.entered.connect(self._entered)
         self.table.viewport().installEventFilter(self)
         self.table.doubleClicked.connect(self._activated)

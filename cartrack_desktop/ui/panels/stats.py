@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..table_model import Column, RowModel
+from ..table_model import Column, RowModel, make_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +29,7 @@ class StatsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("statsPanel")
         self.model: RowModel[StatRow] = RowModel(COLUMNS, key=lambda r: f"{r.section}/{r.item}")
-        self.table = QTableView()
-        self.table.setObjectName("statsTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = make_table(self.model, "statsTable", selection="none")
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
 
