@@ -37,8 +37,10 @@ class Group:
 
 GROUPS: list[Group] = [
     Group("nearby", (("nearby_p50_ms_10k", "ms"), ("nearby_p95_ms_10k", "ms"), ("nearby_seed_p50_ms_10k", "ms"),
-                     ("nearby_speedup_10k", "x")),
-          params=lambda q: {"units": 10_000, "queries": 100 if q else 500, "seed_queries": 5 if q else 30}),
+                     ("nearby_speedup_10k", "x"), ("nearby_seed_batched_p50_ms_10k", "ms"),
+                     ("nearby_speedup_batched_10k", "x")),
+          params=lambda q: {"units": 10_000, "queries": 100 if q else 500, "seed_queries": 3 if q else 10,
+                            "batched_queries": 5 if q else 30}),
     Group("sim", (("sim_tick_cpu_10k", "cpu_s/s"), ("sim_tick_redis_cpu_10k", "cpu_s/s")),
           params=lambda q: {"units": 10_000, "seconds": 5 if q else 20, "warmup": 2 if q else 3}),
     Group("page", (("map_apply_ms_10k", "ms"), ("map_apply_naive_ms_10k", "ms"), ("map_apply_speedup_10k", "x")),

@@ -47,7 +47,8 @@ ORDER = [
     "map_apply_ms_10k", "map_apply_naive_ms_10k", "map_apply_speedup_10k",
     "e2e_latency_p50_ms_1k", "e2e_latency_p95_ms_1k", "e2e_latency_p50_ms_10k", "e2e_latency_p95_ms_10k",
     "ui_loop_lag_p99_ms_10k", "nearby_p50_ms_10k", "nearby_p95_ms_10k", "nearby_seed_p50_ms_10k",
-    "nearby_speedup_10k", "sim_tick_cpu_10k", "sim_tick_redis_cpu_10k", "sync_cycle_s_10k",
+    "nearby_speedup_10k", "nearby_seed_batched_p50_ms_10k", "nearby_speedup_batched_10k",
+    "sim_tick_cpu_10k", "sim_tick_redis_cpu_10k", "sync_cycle_s_10k",
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
 ]
 

@@ -155,8 +155,8 @@ async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo
     probe = MongoClient(own_mongo.uri, serverSelectionTimeoutMS=1000)
     await async_wait_until(
         lambda: asyncio.to_thread(
-            lambda: probe[mongo_db_name].location_history.count_documents({"cycle": cycle.cycle_id}) > 0
-            or probe[mongo_db_name].cars.count_documents({"location": {"$exists": True}}) > 0),
+            lambda: probe[mongo_db_name].location_buckets.count_documents({"cycle": cycle.cycle_id}) > 0
+            or probe[mongo_db_name].last_known.count_documents({}) > 0),
         30, "the bulk write under way")
     probe.close()
     own_mongo.kill()                                  # SIGKILL mid-write
@@ -165,11 +165,9 @@ async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo
     own_mongo.start()
     await async_wait_until(sync.write_one, 60, "the cycle written after the restart")
     db = MongoClient(own_mongo.uri)[mongo_db_name]
-    assert db.location_history.count_documents({"cycle": cycle.cycle_id}) == n
-    dups = list(db.location_history.aggregate([
-        {"$match": {"cycle": cycle.cycle_id}},
-        {"$group": {"_id": "$car_id", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]))
-    assert dups == []
+    ids = [cid for d in db.location_buckets.find({"cycle": cycle.cycle_id}) for cid in d["car_id"]]
+    assert len(ids) == n and len(set(ids)) == n, "every unit exactly once"
+    assert sum(len(d["units"]) for d in db.last_known.find({})) == n
     assert db.sync_stats.count_documents({"_id": cycle.cycle_id}) == 1
     await mc.close()
     await client.aclose()

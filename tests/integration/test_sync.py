@@ -6,7 +6,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from cartrack_desktop.domain.models import Position, SyncCycle
-from cartrack_desktop.services.archive import Archive
+from cartrack_desktop.services.archive import SHARDS, Archive, shard_of
 from cartrack_desktop.services.live_store import LiveStore
 from cartrack_desktop.services.redis_conn import make_redis
 from cartrack_desktop.services.sync import LocationSync
@@ -36,11 +36,54 @@ async def store(redis_url):
     await client.aclose()
 
 
-async def test_schema_uses_time_series_where_supported(archive):
-    infos = [c async for c in await archive.db.list_collections(filter={"name": "location_history"})]
-    opts = infos[0]["options"]
-    assert opts["timeseries"]["metaField"] == "car_id"
-    assert archive.history_is_timeseries
+async def test_history_is_bucketed_by_cycle_and_shard(archive):
+    t = time.time()
+    positions = fleet(200, t)
+    assert await archive.write_cycle(SyncCycle(77, t, tuple(positions)), retry=False)
+    docs = [d async for d in archive.db.location_buckets.find({"cycle": 77})]
+    assert len(docs) == len({shard_of(p.car_id) for p in positions}) <= SHARDS
+    for d in docs:
+        assert d["_id"] == f"77:{d['shard']}" and d["n"] == len(d["car_id"]) == len(d["lat"]) == len(d["t"])
+        assert all(shard_of(cid) == d["shard"] for cid in d["car_id"])
+    assert await archive.positions_in_cycle(77) == 200
+    shards = [d async for d in archive.db.last_known.find({})]
+    assert sum(len(d["units"]) for d in shards) == 200 and all(d["cycle"] == 77 for d in shards)
+    indexes = [ix["key"] async for ix in await archive.db.location_buckets.list_indexes()]
+    assert {"shard": 1, "ts": 1} in [dict(k) for k in indexes]
+
+
+async def test_history_reads_one_units_track_without_repeats(archive):
+    t0 = time.time() - 100
+    for i in range(6):   # PC-001 stops reporting after the 3rd cycle: its last fix is captured again
+        t_fix = t0 + min(i, 2) * 10
+        ps = [Position("PC-001", 33.7 + min(i, 2) * 1e-3, -84.4, 30.0, 90.0, t_fix),
+              *[Position(f"X-{j}", 33.8, -84.3, 10.0, 0.0, t0 + i * 10) for j in range(40)]]
+        assert await archive.write_cycle(SyncCycle(1000 + i, t0 + i * 10 + 1, tuple(ps)), retry=False)
+    track = await archive.history("PC-001", t0 - 1, t0 + 100)
+    assert [round(p.lat, 4) for p in track] == [33.7, 33.701, 33.702]
+    assert [p.timestamp for p in track] == sorted(p.timestamp for p in track)
+    assert await archive.history("PC-001", t0 + 5, t0 + 15) == track[1:2]
+    assert await archive.history("NOBODY", t0 - 1, t0 + 100) == []
+
+
+async def test_hostile_bucket_documents_are_skipped_and_counted(archive):
+    t = time.time()
+    sh = shard_of("PC-001")
+    await archive.db.location_buckets.insert_many([
+        {"_id": "bad1", "cycle": 1, "shard": sh, "ts": dt.datetime.fromtimestamp(t, tz=dt.UTC),
+         "car_id": ["PC-001"], "t": [t], "lat": [float("nan")], "lng": [-84.4], "speed": [1.0], "heading": [1.0]},
+        {"_id": "bad2", "cycle": 2, "shard": sh, "ts": dt.datetime.fromtimestamp(t, tz=dt.UTC),
+         "car_id": ["PC-001"], "t": [t], "lat": "33.7", "lng": [-84.4], "speed": [1.0], "heading": [1.0]},
+        {"_id": "bad3", "cycle": 3, "shard": sh, "ts": dt.datetime.fromtimestamp(t, tz=dt.UTC),
+         "car_id": ["PC-001", "PC-002"], "t": [t], "lat": [33.7], "lng": [-84.4], "speed": [1.0], "heading": [1.0]},
+    ])
+    await archive.db.last_known.insert_one({"_id": sh, "cycle": 1, "units": {
+        "PC-001": {"t": t, "lat": 95.0, "lng": 0.0, "speed": 0.0, "heading": 0.0}, "<script>": {"t": t}}})
+    before = archive.rejections.total
+    assert await archive.history("PC-001", t - 10, t + 10) == []
+    assert await archive.last_known("PC-001") is None
+    assert await archive.last_known_positions() == {}
+    assert archive.rejections.total >= before + 4
 
 
 async def test_cycle_writes_cars_and_history(archive, store):
@@ -51,10 +94,12 @@ async def test_cycle_writes_cars_and_history(archive, store):
     assert cycle is not None and len(cycle.positions) == 12
     assert await sync.write_one()
     db = archive.db
-    assert await db.location_history.count_documents({"cycle": cycle.cycle_id}) == 12
-    car = await db.cars.find_one({"_id": "PC-005"})
-    assert car["location"]["lat"] == pytest.approx(33.705)
-    assert car["location"]["timestamp"] == pytest.approx(t, abs=1e-3)
+    assert await archive.positions_in_cycle(cycle.cycle_id) == 12
+    car = await archive.get_car("PC-005")
+    assert car is not None and car.location is not None
+    assert car.location.lat == pytest.approx(33.705)
+    assert car.location.timestamp == pytest.approx(t, abs=1e-3)
+    assert await db.cars.count_documents({}) == 12, "units seen live are registered"
     assert await db.sync_stats.find_one({"_id": cycle.cycle_id}) is not None
     assert (await db.sync_stats.find_one({"_id": "totals"}))["cycles"] == 1
     assert sync.stats.cycles == 1 and sync.stats.cars_synced == 12 and sync.stats.last_success_at
@@ -63,18 +108,17 @@ async def test_cycle_writes_cars_and_history(archive, store):
 async def test_retried_cycle_creates_no_duplicates(archive):
     t = time.time()
     cycle = SyncCycle(123456, t, tuple(fleet(20, t)))
-    # a failed first attempt left part of the history behind
-    await archive.db.location_history.insert_many(
-        [{"ts": dt.datetime.fromtimestamp(t, tz=dt.UTC),
-          "car_id": f"PC-{i:03d}", "cycle": 123456, "lat": 0.0, "lng": 0.0, "speed": 0.0, "heading": 0.0}
-         for i in range(7)])
+    # a failed first attempt left part of the history behind (some buckets, not the ledger)
+    by_shard: dict[int, list[Position]] = {}
+    for p in cycle.positions:
+        by_shard.setdefault(shard_of(p.car_id), []).append(p)
+    some = sorted(by_shard.items())[:3]
+    await archive.db.location_buckets.insert_many([Archive._bucket_doc(cycle, sh, ps) for sh, ps in some])
     assert await archive.write_cycle(cycle, retry=True, attempts=2)
     assert not await archive.write_cycle(cycle, retry=True, attempts=3)  # already committed
-    hist = archive.db.location_history
-    assert await hist.count_documents({"cycle": 123456}) == 20
-    pipeline = [{"$group": {"_id": {"car": "$car_id", "cycle": "$cycle"}, "n": {"$sum": 1}}},
-                {"$match": {"n": {"$gt": 1}}}]
-    assert [d async for d in await hist.aggregate(pipeline)] == []
+    assert await archive.positions_in_cycle(123456) == 20
+    ids = [cid async for d in archive.db.location_buckets.find({"cycle": 123456}) for cid in d["car_id"]]
+    assert sorted(ids) == sorted(p.car_id for p in cycle.positions)
 
 
 async def test_older_cycle_never_moves_a_unit_back(archive):
@@ -82,8 +126,8 @@ async def test_older_cycle_never_moves_a_unit_back(archive):
     await archive.write_cycle(SyncCycle(2, t, tuple(fleet(3, t))), retry=False)
     older = [Position(p.car_id, 10.0, 10.0, 1.0, 1.0, t - 30) for p in fleet(3, t)]
     await archive.write_cycle(SyncCycle(1, t - 30, tuple(older)), retry=False)
-    car = await archive.db.cars.find_one({"_id": "PC-001"})
-    assert car["location"]["lat"] != 10.0
+    pos = await archive.last_known("PC-001")
+    assert pos is not None and pos.lat != 10.0 and pos.timestamp == pytest.approx(t)
 
 
 async def test_mongo_outage_loses_no_cycle_and_duplicates_none(store, own_mongo, mongo_db_name):
@@ -124,9 +168,8 @@ async def test_mongo_outage_loses_no_cycle_and_duplicates_none(store, own_mongo,
         await asyncio.gather(*tasks, return_exceptions=True)
     written = sorted([d["_id"] async for d in archive.db.sync_stats.find({"_id": {"$type": "number"}})])
     assert written[: n_captured] == captured[: n_captured], "every captured cycle written, in order"
-    hist = archive.db.location_history
     for cid in captured[:n_captured]:
-        assert await hist.count_documents({"cycle": cid}) == 15, f"cycle {cid}"
+        assert await archive.positions_in_cycle(cid) == 15, f"cycle {cid}"
     await client.close()
 
 

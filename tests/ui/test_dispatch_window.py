@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import UnitStatus
+from cartrack_desktop.services.archive import shard_of
 from tests.ui.conftest import page_state
 
 pytestmark = pytest.mark.slow
@@ -173,11 +174,12 @@ def test_history_replay_moves_a_marker_along_the_track(qtbot, launcher, redis_ur
     docs = []
     for i in range(12):   # two minutes of history, every 10 s, heading east at ~40 mph
         lat, lng = geo.destination_point(*start_pt, 90.0, i * 0.18)
-        docs.append({"ts": dt.datetime.fromtimestamp(now - 600 + i * 10, tz=dt.UTC), "car_id": "PC-001",
-                     "cycle": i, "lat": lat, "lng": lng, "speed": 40.0, "heading": 90.0})
+        t = now - 600 + i * 10
+        docs.append({"_id": f"{i}:{shard_of('PC-001')}", "cycle": i, "shard": shard_of("PC-001"),
+                     "ts": dt.datetime.fromtimestamp(t + 1, tz=dt.UTC), "n": 1, "car_id": ["PC-001"], "t": [t],
+                     "lat": [lat], "lng": [lng], "speed": [40.0], "heading": [90.0]})
     db = MongoClient(mongo_uri)[mongo_db_name]
-    db.create_collection("location_history", timeseries={"timeField": "ts", "metaField": "car_id"})
-    db.location_history.insert_many(docs)
+    db.location_buckets.insert_many(docs)
     app = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "2")
     live_position(qtbot, app, "PC-001")
     app.controller.track("PC-001")
@@ -187,7 +189,7 @@ def test_history_replay_moves_a_marker_along_the_track(qtbot, launcher, redis_ur
     qtbot.waitUntil(lambda: (page_state(qtbot, app)["replay"] or {}).get("points") == 12, timeout=5000)
     replay = app.window.replay
     replay.slider.setValue(6)
-    qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["replay"]["at"][1] - docs[6]["lng"]) < 1e-9, timeout=3000)
+    qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["replay"]["at"][1] - docs[6]["lng"][0]) < 1e-9, timeout=3000)
     assert "40 mph" in replay.info.text() and "fix 7 of 12" in replay.info.text()
     replay.speed.setCurrentIndex(replay.speed.count() - 1)   # 20x
     replay.play.click()
