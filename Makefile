@@ -8,7 +8,7 @@ RUN_STAMP  := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 ARGS ?=
 
-.PHONY: run test lint bench headless screenshot clean sysdeps-run sysdeps-test
+.PHONY: run test lint bench crosscheck headless screenshot clean sysdeps-run sysdeps-test
 
 run: sysdeps-run $(RUN_STAMP)
 	$(BIN)/cartrack-desktop $(ARGS)
@@ -26,6 +26,11 @@ lint: $(TEST_STAMP)
 
 bench: sysdeps-test $(TEST_STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# the same quantities measured from outside the running app (see bench/crosscheck.py)
+crosscheck: sysdeps-test $(TEST_STAMP)
+	$(BIN)/python -m bench.crosscheck $(ARGS)
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python -m bench.crosscheck --gui $(ARGS)
 
 sysdeps-run:
 	@scripts/system-deps.sh run

@@ -10,7 +10,7 @@ from cartrack_desktop.domain.models import Position
 
 LAT_MIN, LAT_MAX = 33.65, 33.89
 LNG_MIN, LNG_MAX = -84.55, -84.29
-CENTER = {"lat": 33.77, "lng": -84.42, "zoom": 11}   # the whole box on a 1280x800 view
+CENTER = {"lat": 33.77, "lng": -84.42, "zoom": 12}   # the app's default zoom: ~95 % of the box on 1280x800
 _M_PER_DEG = 111_320.0
 _MPH = 0.44704
 

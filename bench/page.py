@@ -1,11 +1,13 @@
 """map_apply_*: one tick of N moving units applied by the real map page vs. a naive Leaflet page.
 
-Both pages run in this one process, in a 1280x800 window, one after the other, fed the same
-synthetic fleet. Time = Python emit of the batch -> the moment the page has drawn it (the
-page's own wall-clock `drawnAt`, same machine clock): transfer + JSON decode + apply + draw.
-Ours draws its canvas as soon as the batch is applied; the naive page's SVG is painted in the
-next animation frame, so its report comes from a setTimeout queued in that frame. The time
-until the report is back in Python is recorded too (`emit_to_report_ms`). One tick at a time.
+Both pages run in this one process, in a 1280x800 window at the app's default zoom (12, where
+units are drawn as heading arrows), one after the other, fed the same synthetic fleet.
+Time = Python emit of the batch -> the moment the page has drawn it (the page's own wall-clock
+`drawnAt`, same machine clock): transfer + JSON decode + apply + draw + paint. Both pages stamp
+`drawnAt` the same way, from a setTimeout(0) queued in the animation frame after their updates,
+i.e. once that frame is painted (canvas drawing calls only record; rasterising happens when the
+frame is produced). The time until the report is back in Python is recorded too
+(`emit_to_report_ms`). One tick at a time.
 """
 
 from __future__ import annotations
@@ -272,7 +274,8 @@ def _run_naive(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dic
 def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: dict[str, Any]) -> list[dict[str, Any]]:
     common = {"units": units, "ticks_measured": ticks, "warmup_ticks": warmup, "window": f"{WIDTH}x{HEIGHT}",
               "view": CENTER, "tiles": "none", "statistic": "median",
-              "interval": "Python emit -> page finished drawing the batch (drawnAt), one tick in flight"}
+              "interval": "Python emit -> the frame with the batch painted (drawnAt: setTimeout(0) "
+                          "queued in the next rAF), one tick in flight"}
     label = "10k" if units == 10_000 else str(units)
     o = median(ours["drawn_lag"])
     n = median(naive["drawn_lag"])

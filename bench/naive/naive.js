@@ -4,7 +4,7 @@
 // the next requestAnimationFrame runs once that frame's style/layout/paint is done.
 (function () {
   'use strict';
-  var map = L.map('map', { zoomControl: true }).setView([33.77, -84.42], 11);
+  var map = L.map('map', { zoomControl: true }).setView([33.77, -84.42], 12);
   var markers = {};
   new QWebChannel(qt.webChannelTransport, function (channel) {
     var bridge = channel.objects.naive;

@@ -29,6 +29,8 @@ from .panels.stats import StatRow
 log = logging.getLogger(__name__)
 
 FRAME_MIN_INTERVAL_MS = 50      # at most 20 map updates per second, each carrying all changes
+HUGE_FLEET = 5000               # above this many units, at most 10 map updates per second:
+HUGE_FLEET_INTERVAL_MS = 100    # each one is redrawn in software (~35 ms at 10,000 units)
 NEARBY_REFRESH_MS = 1000
 UI_TICK_MS = 1000
 NEARBY_LIMIT = 200
@@ -196,7 +198,8 @@ class Controller(QObject):
         if self._pump.isActive():
             return
         since = (time.monotonic() - self._last_flush) * 1000
-        self._pump.start(int(max(0.0, FRAME_MIN_INTERVAL_MS - since)))
+        interval = HUGE_FLEET_INTERVAL_MS if len(self.fleet.units) > HUGE_FLEET else FRAME_MIN_INTERVAL_MS
+        self._pump.start(int(max(0.0, interval - since)))
 
     def flush(self) -> None:
         """Push everything that changed since the last frame, as one message."""
