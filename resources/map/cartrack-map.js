@@ -570,6 +570,8 @@
     ui.tip = { root: tip, title: title, line: line };
   }
 
+  var COMPASS = ['N', 'NNE', 'NE', 'ENE', 'E', 'ESE', 'SE', 'SSE', 'S', 'SSW', 'SW', 'WSW', 'W', 'WNW', 'NW', 'NNW'];
+
   function fmtAge(s) {
     if (s < 1) { return 'just now'; }
     if (s < 90) { return Math.round(s) + ' s ago'; }
@@ -579,7 +581,9 @@
   function tooltipText(i) {
     var age = Math.max(0, wallS() - fleet.ts[i]);
     var status = STATUS_LABEL[fleet.status[i]];
-    var line = Math.round(fleet.spd[i]) + ' mph \u00b7 ' + status + ' \u00b7 fix ' + fmtAge(age);
+    var hdg = Math.round(fleet.hdg[i]) % 360;
+    var line = Math.round(fleet.spd[i]) + ' mph \u00b7 ' + hdg + '\u00b0 ' + COMPASS[Math.round(hdg / 22.5) % 16] +
+      ' \u00b7 ' + status + ' \u00b7 fix ' + fmtAge(age);
     if (age >= STALE_S) { line += ' (stale)'; }
     return { title: fleet.signs[i] + (fleet.signs[i] !== fleet.ids[i] ? ' (' + fleet.ids[i] + ')' : ''), line: line };
   }

@@ -197,9 +197,9 @@ def fleet_cell(app, car_id, title):
     return model.data(model.index(row, col)) if row >= 0 else None
 
 
-def test_hover_shows_call_sign_speed_and_age(qtbot, app, redis_url):
+def test_hover_shows_call_sign_speed_heading_and_age(qtbot, app, redis_url):
     r = producer(redis_url)
-    publish_seed_style(r, "HOV-1", ATL[0], ATL[1], 28.0, 0.0)
+    publish_seed_style(r, "HOV-1", ATL[0], ATL[1], 28.0, 247.0)
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["HOV-1"])["unit"]["HOV-1"] is not None, timeout=10_000)
     app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 14}).decode())
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["HOV-1"])["unit"]["HOV-1"]["visible"], timeout=5000)
@@ -210,7 +210,8 @@ def test_hover_shows_call_sign_speed_and_age(qtbot, app, redis_url):
     qtbot.waitUntil(lambda: page_state(qtbot, app)["tooltip"] is not None, timeout=5000)
     tip = page_state(qtbot, app)["tooltip"]
     assert tip["title"] == "HOV-1"
-    assert ("28 mph" in tip["line"] and "ago" in tip["line"]) or "just now" in tip["line"]
+    assert "28 mph" in tip["line"] and "247\u00b0 WSW " in tip["line"]
+    assert "ago" in tip["line"] or "just now" in tip["line"]
 
 
 def test_search_centres_on_unit(qtbot, app, redis_url):
