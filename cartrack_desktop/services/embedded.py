@@ -42,13 +42,18 @@ Progress = Callable[[str], None]
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0   # default grace before SIGKILL (storage is journaled); shutdown passes less if it must
 
-# Runs in the child between fork and exec of the server: ask the kernel to SIGTERM it when
+# Runs in the child between fork and exec of the server: ask the kernel to SIGKILL it when
 # its parent dies, then exit at once if the parent is already gone (the race prctl has).
+# SIGKILL, not SIGTERM: nobody is left to supervise a graceful stop, and secantusd-py was seen
+# to hang for good in its SIGTERM handler when its client vanished mid-request (the window's
+# process ended when the X display went away), leaving an orphan holding the data directory.
+# Both servers survive a SIGKILL: Redis keeps nothing, SecantusDB's storage is journaled
+# (tests/integration/test_faults.py kills it in the middle of a bulk write).
 # It can also lower the server's CPU priority (argv[2]: a nice increment).
 _TRAMPOLINE = (
     "import ctypes,os,signal,sys\n"
     "try:\n"
-    " ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGTERM)\n"
+    " ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGKILL)\n"
     "except Exception:\n"
     " pass\n"
     "if os.getppid()!=int(sys.argv[1]):\n"

@@ -106,7 +106,20 @@ def run_gui(settings: Settings) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        return loop.run_until_complete(gui_main(settings))
+        try:
+            return loop.run_until_complete(gui_main(settings))
+        except RuntimeError as exc:
+            # Qt ended its loop under us (the X display went away): gui_main's orderly shutdown
+            # cannot run any more, and running the loop again crashes PySide6. The child servers
+            # get SIGKILL from the kernel (PR_SET_PDEATHSIG); unsent dispatch writes stay in the
+            # outbox journal for the next start.
+            if "Event loop stopped before Future completed" not in str(exc):
+                raise
+            log.error("the window system ended the application (display connection lost?); exiting")
+            # Tearing down Qt objects without a display segfaults in QtWebEngine's destructors:
+            # leave at once instead (logs flushed; children are killed by the kernel).
+            logging.shutdown()
+            os._exit(1)
 
 
 class _SignalWatcher:

@@ -164,3 +164,31 @@ def test_second_instance_on_same_data_dir_fails_clearly(tmp_path):
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=15)
+
+
+def test_window_that_loses_its_display_leaves_no_server_behind(tmp_path):
+    """The X display goes away under a running window: the app ends and takes its servers along."""
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        display = f.readline().strip()
+    data = tmp_path / "data"
+    env = {**os.environ, "DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb"}
+    app = _app(["--cars", "20", "--tiles", "none", "--data-dir", str(data)], env=env)
+    try:
+        for line in app.stdout:  # type: ignore[union-attr]
+            if "start-up finished" in line:
+                break
+        pids = wait_until(lambda: len(_children_pids(data)) == 2 and _children_pids(data), 30, "embedded servers")
+        xvfb.kill()
+        xvfb.wait(10)
+        app.communicate(timeout=30)
+        assert app.returncode != 0
+        wait_until(lambda: all(_gone(p) for p in pids), 15, "servers to exit with the app")
+    finally:
+        for p in (app, xvfb):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
