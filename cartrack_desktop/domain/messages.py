@@ -181,11 +181,13 @@ def validate_position(obj: Any, *, now: float | None) -> Position:
     )
 
 
-def position_from_obj(obj: Any, car_id: str, *, now: float) -> Position:
-    """A parsed position object (from the key or channel of car_id) checked and converted.
-
-    The common valid message is accepted after a few chained comparisons; anything unusual
-    goes through the full validator, which names the reason."""
+def decode_position_fast(
+    raw: bytes | str, car_id: str, *, now: float, loads: Loads = strict_json_loads
+) -> Position:
+    """decode_position for the hot paths (nearby search, snapshots): same acceptance, but the
+    common valid message is checked with a few chained comparisons; anything unusual goes
+    through the full validator, which names the reason."""
+    obj = parse_json(raw, MAX_POSITION_BYTES, loads)
     if type(obj) is dict and len(obj) <= MAX_OBJECT_KEYS:
         try:
             lat: Any = obj["lat"]
@@ -207,14 +209,6 @@ def position_from_obj(obj: Any, car_id: str, *, now: float) -> Position:
     if pos.car_id != car_id:
         raise MessageRejected("channel_mismatch")
     return pos
-
-
-def decode_position_fast(
-    raw: bytes | str, car_id: str, *, now: float, loads: Loads = strict_json_loads
-) -> Position:
-    """decode_position for the hot paths (nearby search, snapshots): same acceptance, cheaper
-    for the common valid message."""
-    return position_from_obj(parse_json(raw, MAX_POSITION_BYTES, loads), car_id, now=now)
 
 
 def decode_position(

@@ -207,9 +207,7 @@
     var t = nowMs();
     if (t - lastFrameAt < frameGapMs() && !state.zooming) { schedule(); return; }
     lastFrameAt = t;
-    var animating = draw(t);
-    flushReports();
-    if (animating || state.pendingReports.length) { schedule(); }
+    if (draw(t)) { schedule(); }
   }
 
   // ------------------------------------------------------------------ arrow sprites
