@@ -95,7 +95,7 @@ class _Waiter:
 # ---- ours ------------------------------------------------------------------------------------
 def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
     from cartrack_desktop.mapgen.page import build_map_page
-    from cartrack_desktop.services.fleet_view import FleetState, frame_payload
+    from cartrack_desktop.services.fleet_view import FleetState, MapWire
     from cartrack_desktop.ui.bridge import to_json
     from cartrack_desktop.ui.map_view import MapView, load_assets
 
@@ -124,10 +124,11 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
 
     fleet = SyntheticFleet(bench_ids(units), seed=11)
     state = FleetState()
+    wire = MapWire()
     samples: list[float] = []
     drawn_lag: list[float] = []
     encode_ms: list[float] = []
-    profile: dict[str, list[float]] = {"parseMs": [], "applyMs": [], "drawMs": []}
+    profile: dict[str, list[float]] = {"transferMs": [], "parseMs": [], "applyMs": [], "drawMs": [], "afterDrawMs": []}
     payload_bytes = 0
     for k in range(warmup + ticks):
         fleet.step(1.0)
@@ -136,7 +137,7 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
         state.apply(fleet.positions(now), sent_at=now)
         frame = state.take_frame()
         assert frame is not None
-        payload = to_json(frame_payload(frame, flushed_at=time.time()))
+        payload = to_json(wire.payload(frame, flushed_at=time.time()))
         encode_ms.append((time.perf_counter() - t_enc) * 1000)
         payload_bytes = len(payload)
         seq = frame.seq
@@ -150,6 +151,10 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
             samples.append((t_rep - t0) * 1000)
             if isinstance(rep.get("drawnAt"), int | float):
                 drawn_lag.append((rep["drawnAt"] - wall) * 1000)
+                # emit -> batch handed to the page's script; drawn -> that frame painted
+                rep["transferMs"] = (rep["received"] - wall) * 1000
+                rep["afterDrawMs"] = ((rep["drawnAt"] - rep["received"]) * 1000 - rep["parseMs"] - rep["applyMs"]
+                                      - rep["drawMs"])
             for key, vals in profile.items():
                 if isinstance(rep.get(key), int | float):
                     vals.append(float(rep[key]))
@@ -281,7 +286,7 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
     n = median(naive["drawn_lag"])
     ours_cond = {
         **common, "page": "product map page (MapView, cartrack-map.js canvas layer)",
-        "payload": "frame_payload() columns via FleetState, as the controller sends it",
+        "payload": "MapWire.payload() columns via FleetState, as the controller sends it",
         "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["drawn_lag"]),
         "emit_to_report_ms": summary(ours["samples"]),
         "page_profile_ms": {k: summary(v) for k, v in ours["profile"].items()},

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from ..config import Settings
 from ..domain.models import Car, UnitStatus
 from ..services.errors import ErrorBus, Level, Notice
-from ..services.fleet_view import FleetCounts, FleetState, frame_payload
+from ..services.fleet_view import FleetCounts, FleetState, MapWire
 from ..services.live_feed import FeedInbox, FeedState, ThreadedFeed
 from ..services.runtime import Runtime
 from .bridge import to_json
@@ -51,6 +51,7 @@ class Controller(QObject):
         self.settings = settings
         self.errors = errors
         self.fleet = FleetState(on_reject=runtime.redis_rejections.reject)
+        self.map_wire = MapWire()   # the map page's batch encoding (unit ids travel once per page)
         window.fleet.set_fix_of(lambda u: self.fleet.state_of(u.car_id))
         self.view: MapView | None = None
         self.feed: ThreadedFeed | None = None
@@ -211,7 +212,7 @@ class Controller(QObject):
             view.bridge.unitMeta.emit(to_json(self.fleet.meta()))
         frame = self.fleet.take_frame()
         if frame is not None:
-            view.bridge.fleetBatch.emit(to_json(frame_payload(frame, flushed_at=time.time())))
+            view.bridge.fleetBatch.emit(to_json(self.map_wire.payload(frame, flushed_at=time.time())))
             self._frame_applied_to_panels(frame.positions)
 
     def _on_page_ready(self, _info: dict[str, Any]) -> None:

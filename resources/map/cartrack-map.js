@@ -158,7 +158,7 @@
   // ------------------------------------------------------------------ state
   var state = {
     tracked: null, following: false, highlight: null, hover: null, pin: null, live: true,
-    lastSeq: 0, batches: 0, drawn: 0, visible: 0, lastDrawMs: 0, zooming: false,
+    lastSeq: 0, batches: 0, unknownCodes: 0, drawn: 0, visible: 0, lastDrawMs: 0, zooming: false,
     pendingReports: [], errors: []
   };
 
@@ -215,9 +215,13 @@
   var arrowSprites = null, atlasDpr = 0;
 
   // Rows: colour group (status colour x faded, then stale), columns: heading in 10-degree steps.
-  // Each sprite is kept as its non-transparent pixels: offsets from the centre and RGBA words.
-  function arrowAtlas() {
-    if (arrowSprites && atlasDpr === dpr) { return arrowSprites; }
+  // Each sprite is kept as its visible pixels, split into opaque and translucent ones, as
+  // offsets into a canvas-wide pixel buffer (for the canvas's width) plus RGBA words, and as
+  // x/y offsets for arrows partly off the canvas. Nearly transparent antialiasing pixels are
+  // dropped and nearly opaque ones made opaque: invisible at this size, a third fewer blends.
+  var ALPHA_DROP = 24, ALPHA_SOLID = 232;
+  function arrowAtlas(W) {
+    if (arrowSprites && atlasDpr === dpr && arrowSprites.W === W) { return arrowSprites; }
     var side = Math.round(ARROW_PX * dpr);
     var c = document.createElement('canvas');
     c.width = side * HEADINGS;
@@ -249,44 +253,40 @@
     for (var r = 0; r < 12; r++) {
       var rowSprites = [];
       for (var hh = 0; hh < HEADINGS; hh++) {
-        var dx = [], dy = [], col = [];
+        var dx = [], dy = [], col = [], op = [], opc = [], tr = [], trc = [];
         for (var y = 0; y < side; y++) {
           for (var x = 0; x < side; x++) {
             var w = words[(r * side + y) * c.width + hh * side + x];
-            if (w >>> 24) { dx.push(x - half); dy.push(y - half); col.push(w); }
+            var al = w >>> 24;
+            if (al < ALPHA_DROP) { continue; }
+            if (al >= ALPHA_SOLID) { w = (w | 0xff000000) >>> 0; }
+            dx.push(x - half); dy.push(y - half); col.push(w);
+            var off = (y - half) * W + (x - half);
+            if (al >= ALPHA_SOLID) { op.push(off); opc.push(w | 0); } else { tr.push(off); trc.push(w | 0); }
           }
         }
-        rowSprites.push({ dx: Int16Array.from(dx), dy: Int16Array.from(dy), col: Uint32Array.from(col) });
+        rowSprites.push({
+          dx: Int16Array.from(dx), dy: Int16Array.from(dy), col: Int32Array.from(col),
+          op: Int32Array.from(op), opc: Int32Array.from(opc), tr: Int32Array.from(tr), trc: Int32Array.from(trc)
+        });
       }
       sprites.push(rowSprites);
     }
-    arrowSprites = { sprites: sprites, half: half };
+    arrowSprites = { sprites: sprites, half: half, W: W };
     atlasDpr = dpr;
     return arrowSprites;
   }
 
-  var stamp = null;   // {img: ImageData, px: Uint32Array} the size of the canvas
-
-  // Source-over of one non-premultiplied RGBA word onto another (little-endian: 0xAABBGGRR).
-  function over(src, dst) {
-    var sa = src >>> 24;
-    var da = dst >>> 24;
-    if (sa === 255 || da === 0) { return src; }
-    var a = sa / 255, b = (da / 255) * (1 - a), oa = a + b;
-    var r = ((src & 255) * a + (dst & 255) * b) / oa;
-    var gg = (((src >>> 8) & 255) * a + ((dst >>> 8) & 255) * b) / oa;
-    var bb = (((src >>> 16) & 255) * a + ((dst >>> 16) & 255) * b) / oa;
-    return ((Math.round(oa * 255) << 24) | (Math.round(bb) << 16) | (Math.round(gg) << 8) | Math.round(r)) >>> 0;
-  }
+  var stamp = null;   // {img: ImageData, px: Int32Array} the size of the canvas
 
   function stampArrows(groups) {
-    var atlas = arrowAtlas();
     var W = canvas.width, H = canvas.height;
+    var atlas = arrowAtlas(W);
     if (!stamp || stamp.img.width !== W || stamp.img.height !== H) {
       var img = ctx.createImageData(W, H);
-      stamp = { img: img, px: new Uint32Array(img.data.buffer) };
+      stamp = { img: img, px: new Int32Array(img.data.buffer) };
     }
-    var px = stamp.px, m = atlas.half + 1;
+    var px = stamp.px, m = atlas.half + 1, q, at, d, w;
     px.fill(0);
     for (var g = 0; g < 12; g++) {
       var list = groups[g];
@@ -295,20 +295,27 @@
         var j = list[k];
         var sp = row[Math.round(fleet.hdg[j] / HEADING_STEP) % HEADINGS];
         var cx = Math.round(fleet.sx[j] * dpr), cy = Math.round(fleet.sy[j] * dpr);
-        var dx = sp.dx, dy = sp.dy, col = sp.col, n = col.length, q, x, y, w;
         if (cx >= m && cy >= m && cx < W - m && cy < H - m) {
           var base = cy * W + cx;
-          for (q = 0; q < n; q++) {
-            var at = base + dy[q] * W + dx[q];
-            w = col[q];
-            px[at] = (w >>> 24) === 255 ? w : over(w, px[at]);
+          var tr = sp.tr, trc = sp.trc, op = sp.op, opc = sp.opc;
+          // Translucent pixels (antialiased rims, faded and stale arrows) go only where the
+          // buffer is still empty, as if drawn beneath everything: blending each one cost more
+          // than all the rest of the stamping on a crowded map. Written without a branch per
+          // pixel (a data-dependent branch mispredicts where arrows overlap).
+          for (q = 0; q < tr.length; q++) {
+            at = base + tr[q];
+            d = px[at];
+            px[at] = d | (trc[q] & ~((d | -d) >> 31));
           }
+          for (q = 0; q < op.length; q++) { px[base + op[q]] = opc[q]; }
         } else {   // partly off the canvas
-          for (q = 0; q < n; q++) {
-            x = cx + dx[q]; y = cy + dy[q];
+          var dx = sp.dx, dy = sp.dy, col = sp.col;
+          for (q = 0; q < col.length; q++) {
+            var x = cx + dx[q], y = cy + dy[q];
             if (x < 0 || y < 0 || x >= W || y >= H) { continue; }
+            at = y * W + x;
             w = col[q];
-            px[y * W + x] = (w >>> 24) === 255 ? w : over(w, px[y * W + x]);
+            if ((w >>> 24) === 255 || px[at] === 0) { px[at] = w; }   // as above
           }
         }
       }
@@ -615,19 +622,32 @@
   }
 
   // ------------------------------------------------------------------ inbound data
+  // Wire code -> unit id for the current code table: ids travel once, as newCodes/newIds; a
+  // batch with `reset` (always with `full`) starts a new table (services/fleet_view.MapWire).
+  var codeIds = [];
+
   function applyBatch(text) {
-    var tRecv = nowMs();
+    var tRecv = nowMs(), received = wallS();
     var b = JSON.parse(text);
     var tParsed = nowMs();
     var t = tParsed;
+    if (b.reset) { codeIds = []; }
+    var newCodes = b.newCodes, newIds = b.newIds, c;
+    for (c = 0; c < newCodes.length; c++) { codeIds[newCodes[c]] = newIds[c]; }
+    var codes = b.codes, k;
     if (b.full) {
-      var keep = new Set(b.ids);
+      var keep = new Set();
+      for (k = 0; k < codes.length; k++) { keep.add(codeIds[codes[k]]); }
       fleet.ids.slice().forEach(function (id) { if (!keep.has(id)) { fleet.remove(id); } });
     }
-    // integers on the wire: micro-degrees, tenths of a degree / mph, ms after t0 (seconds)
-    var ids = b.ids, lat = b.lat, lng = b.lng, hdg = b.hdg, spd = b.spd, ts = b.ts, t0 = b.t0;
-    for (var k = 0; k < ids.length; k++) {
-      fleet.update(ids[k], lat[k] / 1e6, lng[k] / 1e6, hdg[k] / 10, spd[k] / 10, t0 + ts[k] / 1000, t);
+    // integers on the wire: micro-degrees from (lat0, lng0), tenths of a degree / mph, ms after
+    // t0 (seconds)
+    var lat = b.lat, lng = b.lng, hdg = b.hdg, spd = b.spd, ts = b.ts, t0 = b.t0, lat0 = b.lat0, lng0 = b.lng0;
+    for (k = 0; k < codes.length; k++) {
+      var id = codeIds[codes[k]];
+      if (id === undefined) { state.unknownCodes += 1; continue; }
+      fleet.update(id, (lat0 + lat[k]) / 1e6, (lng0 + lng[k]) / 1e6, hdg[k] / 10, spd[k] / 10,
+                   t0 + ts[k] / 1000, t);
     }
     for (var g = 0; g < b.gone.length; g++) { fleet.remove(b.gone[g]); }
     if (state.hover !== null && !fleet.index.has(state.hover)) { state.hover = null; }
@@ -636,8 +656,8 @@
     refreshTrail();
     var tApplied = nowMs();
     state.pendingReports.push({
-      seq: b.seq, n: ids.length, gone: b.gone.length, sent: b.sent, flushed: b.flushed,
-      received: Date.now() / 1000, parseMs: tParsed - tRecv, applyMs: tApplied - tParsed
+      seq: b.seq, n: codes.length, gone: b.gone.length, sent: b.sent, flushed: b.flushed,
+      received: received, parseMs: tParsed - tRecv, applyMs: tApplied - tParsed
     });
     // Draw now rather than at the next animation frame: the new fixes are on the canvas at once
     // (the app sends at most 10-20 batches a second, fewer for big fleets).
@@ -723,7 +743,7 @@
     var ask = JSON.parse(req);
     var out = {
       req: ask.req, units: fleet.n, visible: state.visible, drawn: state.drawn, lastSeq: state.lastSeq,
-      batches: state.batches, tracked: state.tracked, following: state.following, pin: state.pin,
+      batches: state.batches, unknownCodes: state.unknownCodes, tracked: state.tracked, following: state.following, pin: state.pin,
       hover: state.hover, highlight: state.highlight, zoom: map.getZoom(),
       center: [map.getCenter().lat, map.getCenter().lng], size: [map.getSize().x, map.getSize().y],
       tooltip: ui.tip.root.style.display === 'none' ? null

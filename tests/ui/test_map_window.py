@@ -58,7 +58,7 @@ def test_outside_producer_position_appears_on_the_map(qtbot, app, redis_url):
 
 def test_batch_path_delivers_many_units_in_few_calls(qtbot, app, redis_url):
     calls = []
-    app.bridge.fleetBatch.connect(lambda text: calls.append(len(orjson.loads(text)["ids"])))
+    app.bridge.fleetBatch.connect(lambda text: calls.append(len(orjson.loads(text)["codes"])))
     client = make_redis(redis_url)
     store = LiveStore(client)
     t = time.time()

@@ -1,5 +1,5 @@
 from cartrack_desktop.domain.models import Car, Position, UnitStatus
-from cartrack_desktop.services.fleet_view import FixState, FleetState, fix_state, frame_payload
+from cartrack_desktop.services.fleet_view import FixState, FleetState, MapWire, fix_state
 
 T = 1_800_000_000.0
 
@@ -65,7 +65,42 @@ def test_snapshot_marks_missing_units_lost():
 def test_payload_is_integer_columns():
     fs = FleetState(clock=lambda: T)
     fs.set_status("A", UnitStatus.AVAILABLE)
-    fs.apply([Position("A", 33.7490123, -84.3880456, 35.26, 123.44, T + 0.25)])
-    p = frame_payload(fs.take_frame(), flushed_at=T + 0.5)
+    fs.apply([Position("A", 33.7490123, -84.3880456, 35.26, 123.44, T + 0.25),
+              Position("B", 33.7590123, -84.4880456, 0.0, 359.96, T - 0.5)])
+    p = MapWire().payload(fs.take_frame(), flushed_at=T + 0.5)
     assert p["t0"] == T
-    assert (p["lat"], p["lng"], p["hdg"], p["spd"], p["ts"]) == ([33749012], [-84388046], [1234], [353], [250])
+    # micro-degrees as offsets from the frame's south-west corner
+    assert (p["lat0"], p["lng0"]) == (33749012, -84488046)
+    assert [p["lat0"] + v for v in p["lat"]] == [33749012, 33759012]
+    assert [p["lng0"] + v for v in p["lng"]] == [-84388046, -84488046]
+    assert (p["hdg"], p["spd"], p["ts"]) == ([1234, 3600], [353, 0], [250, -500])
+
+
+def test_unit_ids_travel_once_per_code_table():
+    fs = FleetState(clock=lambda: T)
+    wire = MapWire()
+    fs.apply([pos("A", T), pos("B", T)])
+    first = wire.payload(fs.take_frame(), flushed_at=T)
+    assert first["newIds"] == ["A", "B"] and first["codes"] == first["newCodes"] == [0, 1]
+    fs.apply([pos("B", T + 1), pos("C", T + 1)])
+    second = wire.payload(fs.take_frame(), flushed_at=T + 1)
+    assert not second["reset"] and second["newIds"] == ["C"] and second["newCodes"] == [2]
+    assert second["codes"] == [1, 2]
+    # a full frame (the page has just said it is ready) starts a new table: every id again
+    fs.request_full()
+    full = wire.payload(fs.take_frame(), flushed_at=T + 2)
+    assert full["full"] and full["reset"]
+    assert dict(zip(full["newCodes"], full["newIds"], strict=True)) == dict(enumerate(["A", "B", "C"]))
+
+
+def test_code_table_is_bounded():
+    fs = FleetState(clock=lambda: T)
+    wire = MapWire()
+    wire.MAX_CODES = 3
+    fs.apply([pos("A", T), pos("B", T)])
+    wire.payload(fs.take_frame(), flushed_at=T)
+    fs.apply([pos("C", T + 1), pos("D", T + 1)])
+    p = wire.payload(fs.take_frame(), flushed_at=T + 1)
+    assert p["reset"] and not p["full"] and p["newIds"] == ["C", "D"] and p["codes"] == [0, 1]
+
+
