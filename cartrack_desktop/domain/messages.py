@@ -181,36 +181,6 @@ def validate_position(obj: Any, *, now: float | None) -> Position:
     )
 
 
-def decode_position_fast(
-    raw: bytes | str, car_id: str, *, now: float, loads: Loads = strict_json_loads
-) -> Position:
-    """decode_position for the hot paths (nearby search, snapshots): same acceptance, but the
-    common valid message is checked with a few chained comparisons; anything unusual goes
-    through the full validator, which names the reason."""
-    obj = parse_json(raw, MAX_POSITION_BYTES, loads)
-    if type(obj) is dict and len(obj) <= MAX_OBJECT_KEYS:
-        try:
-            lat: Any = obj["lat"]
-            lng: Any = obj["lng"]
-            speed: Any = obj["speed"]
-            heading: Any = obj["heading"]
-            ts: Any = obj["timestamp"]
-            same = obj["car_id"] == car_id
-        except KeyError:
-            same = False
-        # float first: what orjson gives for every value our own producers write
-        if (same and (type(lat) is float or type(lat) is int) and (type(lng) is float or type(lng) is int)
-                and (type(speed) is float or type(speed) is int)
-                and (type(heading) is float or type(heading) is int) and (type(ts) is float or type(ts) is int)
-                and -90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0 and 0.0 <= speed <= MAX_SPEED_MPH
-                and 0.0 <= heading < 360.0 and now - MAX_AGE_S <= ts <= now + MAX_FUTURE_S and ts > 0):
-            return Position(car_id, lat, lng, speed, heading, ts)
-    pos = validate_position(obj, now=now)   # the slow path names the reason
-    if pos.car_id != car_id:
-        raise MessageRejected("channel_mismatch")
-    return pos
-
-
 def decode_position(
     raw: bytes | str,
     *,

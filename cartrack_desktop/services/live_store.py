@@ -28,12 +28,12 @@ import redis.asyncio as aioredis
 from ..domain.geo import EARTH_RADIUS_KM
 from ..domain.messages import (
     MessageRejected,
-    decode_position_fast,
     encode_position,
     validate_car_id,
     validate_position,
 )
 from ..domain.models import NearbyCar, Position
+from .position_decoder import decode_keyed, decode_position_fast
 from .rejections import RejectionCounter
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ class LiveStore:
         if raw is None:
             return None
         try:
-            return decode_position_fast(raw, car_id, now=now, loads=orjson.loads)
+            return decode_position_fast(raw, car_id, now=now)
         except MessageRejected as exc:
             self.rejections.reject(exc.kind, car_id)
             return None
@@ -271,10 +271,8 @@ class LiveStore:
         # GEO positions are 52-bit geohashes (~0.6 m): search a little wider, filter exactly below
         search_km = radius_km * (1 + GEO_MARGIN_FRACTION) + GEO_MARGIN_KM
         hits, values = await self.nearby_candidates(lat, lng, search_km)
-        now = self._clock()
+        positions = decode_keyed(hits, values, prefix=KEY_PREFIX, now=self._clock(), reject=self.rejections.reject)
         found: list[NearbyCar] = []
-        loads = orjson.loads
-        reject = self.rejections.reject
         # the hot loop (hundreds of hits): haversine with the query point's terms hoisted out
         sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
         rad = math.pi / 180.0
@@ -282,16 +280,7 @@ class LiveStore:
         cos_p1 = cos(p1)
         l1 = lng * rad
         two_r = 2 * EARTH_RADIUS_KM
-        prefix = len(KEY_PREFIX)
-        for raw_key, raw in zip(hits, values, strict=True):
-            if not raw:
-                continue  # expired since the search
-            cid = (raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else str(raw_key))[prefix:]
-            try:
-                p = decode_position_fast(raw, cid, now=now, loads=loads)
-            except MessageRejected as exc:
-                reject(exc.kind, cid)
-                continue
+        for p in positions:
             p2 = p.lat * rad
             s1 = sin((p2 - p1) * 0.5)
             s2 = sin((p.lng * rad - l1) * 0.5)

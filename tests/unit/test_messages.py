@@ -155,29 +155,3 @@ def test_events():
             m.decode_event(orjson.dumps(bad), loads=orjson.loads)
     with pytest.raises(m.MessageRejected):
         m.decode_event(b"x" * (m.MAX_EVENT_BYTES + 1))
-
-
-@pytest.mark.parametrize(("label", "raw", "kind"), BAD_MESSAGES, ids=[b[0] for b in BAD_MESSAGES])
-def test_fast_path_rejects_like_the_full_validator(label, raw, kind):
-    with pytest.raises(m.MessageRejected) as info:
-        m.decode_position_fast(raw, "PC-001", now=NOW, loads=orjson.loads)
-    assert info.value.kind == kind, label
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(["car_id", "lat", "lng", "speed", "heading", "timestamp"]),
-                       st.one_of(st.just("PC-001"), st.booleans(), st.integers(-400, 400), st.floats(),
-                                 st.floats(0, 400), st.floats(NOW - 100, NOW + 100))))
-def test_fast_path_accepts_exactly_what_the_full_validator_accepts(obj):
-    raw = json.dumps(obj, allow_nan=True).encode()
-    try:
-        full = m.decode_position(raw, now=NOW, loads=orjson.loads, expected_car_id="PC-001")
-    except m.MessageRejected:
-        full = None
-    try:
-        fast = m.decode_position_fast(raw, "PC-001", now=NOW, loads=orjson.loads)
-    except m.MessageRejected:
-        fast = None
-    assert (full is None) == (fast is None)
-    if full is not None:
-        assert tuple(map(float, full[1:])) == tuple(map(float, fast[1:])) and full.car_id == fast.car_id
