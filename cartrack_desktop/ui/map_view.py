@@ -176,6 +176,9 @@ class MapView(QWebEngineView):
         self.channel.registerObject("bridge", self.bridge)
         self.web_page.setWebChannel(self.channel)
         self.is_ready = False
+        # a (re)load starts a new page: nothing is sent until it says it is ready, then everything
+        # is sent again (with a new unit code table, see services/fleet_view.MapWire)
+        self.web_page.loadStarted.connect(self._on_load_started)
         self.bridge.ready.connect(self._on_ready)
         self.bridge.stateReported.connect(self._on_state)
         self.bridge.pageErrorRaised.connect(lambda m: log.error("map page error: %s", m))
@@ -185,6 +188,9 @@ class MapView(QWebEngineView):
 
     def load_page(self) -> None:
         self.web_page.load(QUrl(PAGE_URL))
+
+    def _on_load_started(self) -> None:
+        self.is_ready = False
 
     def _on_ready(self, info: dict[str, Any]) -> None:
         self.is_ready = True

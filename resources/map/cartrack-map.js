@@ -218,7 +218,8 @@
   // Each sprite is kept as its visible pixels, split into opaque and translucent ones, as
   // offsets into a canvas-wide pixel buffer (for the canvas's width) plus RGBA words, and as
   // x/y offsets for arrows partly off the canvas. Nearly transparent antialiasing pixels are
-  // dropped and nearly opaque ones made opaque: invisible at this size, a third fewer blends.
+  // dropped and nearly opaque ones made opaque: invisible at this size, and the arrows' white
+  // outlines stay whole where arrows overlap (translucent pixels only go where nothing is yet).
   var ALPHA_DROP = 24, ALPHA_SOLID = 232;
   function arrowAtlas(W) {
     if (arrowSprites && atlasDpr === dpr && arrowSprites.W === W) { return arrowSprites; }
@@ -623,7 +624,8 @@
 
   // ------------------------------------------------------------------ inbound data
   // Wire code -> unit id for the current code table: ids travel once, as newCodes/newIds; a
-  // batch with `reset` (always with `full`) starts a new table (services/fleet_view.MapWire).
+  // batch with `reset` (every `full` one, and one whose table would outgrow its bound) starts a
+  // new table (services/fleet_view.MapWire). A code not in the table is counted and skipped.
   var codeIds = [];
 
   function applyBatch(text) {
@@ -743,7 +745,8 @@
     var ask = JSON.parse(req);
     var out = {
       req: ask.req, units: fleet.n, visible: state.visible, drawn: state.drawn, lastSeq: state.lastSeq,
-      batches: state.batches, unknownCodes: state.unknownCodes, tracked: state.tracked, following: state.following, pin: state.pin,
+      batches: state.batches, unknownCodes: state.unknownCodes, tracked: state.tracked,
+      following: state.following, pin: state.pin,
       hover: state.hover, highlight: state.highlight, zoom: map.getZoom(),
       center: [map.getCenter().lat, map.getCenter().lng], size: [map.getSize().x, map.getSize().y],
       tooltip: ui.tip.root.style.display === 'none' ? null

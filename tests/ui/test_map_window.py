@@ -236,3 +236,32 @@ def test_status_bar_and_fleet_panel(qtbot, app, redis_url):
     qtbot.waitUntil(lambda: len(app.window.fleet.model.rows) == 5, timeout=5000)
     app.window.fleet.filter.setText("sb-3")
     assert [row.car_id for row in app.window.fleet.model.rows] == ["SB-3"]
+
+
+def test_reloaded_page_gets_every_unit_again_with_a_new_code_table(qtbot, app, redis_url):
+    r = producer(redis_url)
+    for i in range(3):
+        publish_seed_style(r, f"RL-{i}", 33.75 + i * 0.001, -84.39)
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 3, timeout=10_000)
+    with qtbot.waitSignal(app.view.ready, timeout=20_000):
+        app.view.page().triggerAction(app.view.page().WebAction.Reload)
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 3, timeout=10_000)
+    publish_seed_style(r, "RL-3", 33.76, -84.39)   # a new unit, and a known one moving
+    publish_seed_style(r, "RL-0", 33.7501, -84.3901)
+    qtbot.waitUntil(lambda: page_state(qtbot, app, ["RL-0"])["unit"]["RL-0"]["lat"] == pytest.approx(33.7501),
+                    timeout=10_000)
+    st = page_state(qtbot, app)
+    assert st["units"] == 4 and st["unknownCodes"] == 0 and st["errors"] == []
+
+
+def test_batch_with_an_unknown_unit_code_is_skipped_and_counted(qtbot, app, redis_url):
+    publish_seed_style(producer(redis_url), "UC-1", 33.75, -84.39)
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 1, timeout=10_000)
+    t = time.time()
+    app.view.bridge.fleetBatch.emit(orjson.dumps({
+        "seq": 10_000, "full": False, "reset": False, "sent": t, "flushed": t, "t0": float(int(t)),
+        "newCodes": [], "newIds": [], "codes": [987_654], "lat0": 33_750_000, "lng0": -84_390_000,
+        "lat": [0], "lng": [0], "hdg": [0], "spd": [0], "ts": [0], "gone": []}).decode())
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["unknownCodes"] == 1, timeout=5_000)
+    st = page_state(qtbot, app)
+    assert st["units"] == 1 and st["errors"] == []
