@@ -265,3 +265,44 @@ def test_batch_with_an_unknown_unit_code_is_skipped_and_counted(qtbot, app, redi
     qtbot.waitUntil(lambda: page_state(qtbot, app)["unknownCodes"] == 1, timeout=5_000)
     st = page_state(qtbot, app)
     assert st["units"] == 1 and st["errors"] == []
+
+
+def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot, app, redis_url):
+    """The issue's bar for 10,000 live units: the map draws them all and the dispatcher can still
+    hover, click (nearby) and double-click (track) one of them."""
+    client = make_redis(redis_url)
+    store = LiveStore(client)
+    t = time.time()
+    grid = [(ATL[0] - 0.15 + (i // 100) * 0.003, ATL[1] - 0.15 + (i % 100) * 0.003) for i in range(10_200)]
+    # one unit at ATL with ~1 km (30 px at zoom 12) of room around it, 9,999 others on a grid
+    grid = [p for p in grid if abs(p[0] - ATL[0]) > 0.01 or abs(p[1] - ATL[1]) > 0.01][:9_999]
+    positions = [Position(f"G-{i:05d}", lat, lng, 30.0, (i * 7) % 360, t) for i, (lat, lng) in enumerate(grid)]
+    positions.append(Position("BIG-T", ATL[0], ATL[1], 0.0, 45.0, t))
+    run_coro(qtbot, store.update_car_locations(positions), timeout_ms=30_000)
+    qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 10_000, timeout=30_000)
+    app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 12}).decode())
+
+    def target_centred():
+        st = page_state(qtbot, app, ["BIG-T"])
+        u = st["unit"]["BIG-T"]
+        return u if st["visible"] > 5_000 and u["visible"] and abs(u["x"] - app.view.width() / 2) < 2 else None
+
+    qtbot.waitUntil(lambda: target_centred() is not None, timeout=10_000)
+    u = target_centred()
+    at = QPoint(round(u["x"]), round(u["y"]))
+    target = app.view.focusProxy() or app.view
+    # hover
+    QTest.mouseMove(target, at + QPoint(40, 40))
+    QTest.mouseMove(target, at)
+    qtbot.waitUntil(lambda: (page_state(qtbot, app)["tooltip"] or {}).get("title") == "BIG-T", timeout=5000)
+    # click: the incident is here, the unit is the nearest
+    with qtbot.waitSignal(app.controller.nearbyUpdated, timeout=10_000) as blocker:
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    rows = blocker.args[0]
+    assert rows[0].car_id == "BIG-T" and rows[0].distance_km < 0.1 and len(rows) > 100
+    # double-click: track it
+    with qtbot.waitSignal(app.controller.trackingChanged, timeout=10_000,
+                          check_params_cb=lambda cid: cid == "BIG-T"):
+        double_click(target, at)
+    assert page_state(qtbot, app)["errors"] == []
+    run_coro(qtbot, client.aclose())
