@@ -12,6 +12,7 @@ libraries.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -79,25 +80,21 @@ def decode_position_fast(raw: bytes | str, car_id: str, *, now: float) -> Positi
     return decode_position(raw, now=now, loads=orjson.loads, expected_car_id=car_id)
 
 
+@functools.cache
 def _keys_pattern(prefix: str) -> re.Pattern[bytes]:
+    """Newline-terminated keys, each `prefix` + a valid unit id."""
     return re.compile(rb"(?:" + re.escape(prefix.encode()) + CAR_ID_PATTERN.encode() + rb"\n)*")
-
-
-_KEYS_RE: dict[str, re.Pattern[bytes]] = {}
 
 
 def decode_keyed(keys: Sequence[Any], values: Sequence[Any], *, prefix: str, now: float,
                  reject: Callable[[str, str], None]) -> list[Position]:
     """The positions stored under `keys` (`prefix` + unit id; a value is None where the key has
     expired), each checked against its key's id. Rejections go to `reject(kind, car_id)`."""
-    pattern = _KEYS_RE.get(prefix)
-    if pattern is None:
-        pattern = _KEYS_RE[prefix] = _keys_pattern(prefix)
     # one regex over all keys instead of one per key; any odd key: every id gets the full check
     n = len(prefix)
     joined = b"\n".join(keys) + b"\n" if all(type(k) is bytes for k in keys) else None
     decode: Callable[[Any], _Wire | _WireKnownId]
-    if joined is not None and pattern.fullmatch(joined) is not None:
+    if joined is not None and _keys_pattern(prefix).fullmatch(joined) is not None:
         decode = _decode_known_id
         ids = [k[n:] for k in joined[:-1].decode("ascii").split("\n")]
     else:
