@@ -24,10 +24,10 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from cartrack_desktop.services.archive import Archive, default_car_id
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.sync import CYCLE_TIMEOUT_S, LocationSync
+from cartrack_desktop.services.history.archive import Archive, default_car_id
+from cartrack_desktop.services.history.sync import CYCLE_TIMEOUT_S, LocationSync
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 
 from .common import Metric, median, rnd
 from .fleet import SyntheticFleet

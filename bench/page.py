@@ -95,9 +95,9 @@ class _Waiter:
 # ---- ours ------------------------------------------------------------------------------------
 def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
     from cartrack_desktop.mapgen.page import build_map_page
-    from cartrack_desktop.services.fleet_view import FleetState, MapWire
     from cartrack_desktop.ui.bridge import to_json
     from cartrack_desktop.ui.map_view import MapView, load_assets
+    from cartrack_desktop.view.fleet_view import FleetState, MapWire
 
     page = build_map_page(work / "map", tile_url="", tile_attribution="")
     view = MapView(page, load_assets(page))

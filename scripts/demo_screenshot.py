@@ -16,10 +16,9 @@ from cartrack_desktop.logging_setup import configure_logging
 
 
 def main(out: Path) -> int:
+    import qasync
     from PySide6 import QtWebEngineWidgets  # noqa: F401
     from PySide6.QtWidgets import QApplication
-
-    import qasync
 
     from cartrack_desktop.ui.application import _prepare_environment, gui_main
     from cartrack_desktop.ui.map_view import register_scheme

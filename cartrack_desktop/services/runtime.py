@@ -21,21 +21,21 @@ from ..config import Settings, redact_url
 from ..domain.dispatch import UnitAssignment
 from ..domain.models import Car, UnitStatus
 from ..domain.patrol import Mode
-from .archive import Archive, Doc, apply_op
-from .dispatch import DispatchService
-from .embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
-from .errors import ErrorBus, Level
-from .events import EventsListener
-from .lease import Lease
-from .live_store import LiveStore
-from .outbox import Op, Outbox
-from .redaction import register_url
-from .redis_conn import make_redis
-from .rejections import RejectionCounter
-from .simulator import Simulator
-from .supervisor import Supervisor, backoff_delay
-from .sync import LocationSync
-from .timeouts import within
+from .dispatch.events import EventsListener
+from .dispatch.outbox import Op, Outbox
+from .dispatch.service import DispatchService
+from .history.archive import Archive, Doc, apply_op
+from .history.sync import LocationSync
+from .infra.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
+from .infra.errors import ErrorBus, Level
+from .infra.lease import Lease
+from .infra.redaction import register_url
+from .infra.redis_conn import make_redis
+from .infra.rejections import RejectionCounter
+from .infra.supervisor import Supervisor, backoff_delay
+from .infra.timeouts import within
+from .live.live_store import LiveStore
+from .live.simulator import Simulator
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from ..config import Settings
-from ..services.timeouts import within
+from ..services.infra.timeouts import within
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,8 @@ class _SignalWatcher:
 async def gui_main(settings: Settings, *, ready_hook: Any = None) -> int:
     """The whole life of the window. `ready_hook(window, controller)` lets tests drive it."""
     from ..mapgen.page import build_map_page
-    from ..services.embedded import EmbeddedError
-    from ..services.errors import ErrorBus, Level
+    from ..services.infra.embedded import EmbeddedError
+    from ..services.infra.errors import ErrorBus, Level
     from ..services.runtime import Runtime
     from .controller import Controller
     from .main_window import MainWindow

@@ -14,10 +14,10 @@ from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..domain.models import Car, UnitStatus
-from ..services.errors import ErrorBus, Level, Notice
-from ..services.fleet_view import FleetCounts, FleetState, MapWire
-from ..services.live_feed import FeedInbox, FeedState, ThreadedFeed
+from ..services.infra.errors import ErrorBus, Level, Notice
+from ..services.live.live_feed import FeedInbox, FeedState, ThreadedFeed
 from ..services.runtime import Runtime
+from ..view.fleet_view import FleetCounts, FleetState, MapWire
 from .bridge import to_json
 from .dispatch_ui import DispatchUi
 from .formatting import fmt_latlng

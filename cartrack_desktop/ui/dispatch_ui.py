@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 from ..domain.dispatch import ASSIGNED, Incident, UnitAssignment, eta_estimate_s
 from ..domain.geo import haversine_km
 from ..domain.models import UnitStatus
-from ..services.archive import load_audit
-from ..services.dispatch import ActionResult
-from ..services.timeouts import within
+from ..services.dispatch.service import ActionResult
+from ..services.history.archive import load_audit
+from ..services.infra.timeouts import within
 from .bridge import to_json
 from .dialogs import AddUnitDialog, IncidentDialog
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient, MongoClient
 
-from cartrack_desktop.services.embedded import DataDirInUse, DataDirLock, EmbeddedMongo, EmbeddedRedis
+from cartrack_desktop.services.infra.embedded import DataDirInUse, DataDirLock, EmbeddedMongo, EmbeddedRedis
 from tests.helpers.waiting import wait_until
 
 

@@ -9,12 +9,12 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from cartrack_desktop.config import load_settings
 from cartrack_desktop.domain.models import Position, UnitStatus
-from cartrack_desktop.services.archive import Archive
-from cartrack_desktop.services.live_feed import FeedState, LiveFeed
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.history.archive import Archive
+from cartrack_desktop.services.history.sync import LocationSync
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_feed import FeedState, LiveFeed
+from cartrack_desktop.services.live.live_store import LiveStore
 from cartrack_desktop.services.runtime import Runtime
-from cartrack_desktop.services.sync import LocationSync
 from tests.helpers.waiting import async_wait_until
 
 pytestmark = pytest.mark.slow
@@ -174,8 +174,8 @@ async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo
 
 
 async def test_background_failure_is_reported_and_restarted():
-    from cartrack_desktop.services.errors import ErrorBus
-    from cartrack_desktop.services.supervisor import Supervisor
+    from cartrack_desktop.services.infra.errors import ErrorBus
+    from cartrack_desktop.services.infra.supervisor import Supervisor
 
     bus = ErrorBus()
     notices = []

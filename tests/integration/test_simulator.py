@@ -8,9 +8,9 @@ import redis.asyncio as aioredis
 
 from cartrack_desktop.domain import geo, patrol
 from cartrack_desktop.domain.models import Car, UnitStatus
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.simulator import Simulator
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
+from cartrack_desktop.services.live.simulator import Simulator
 from tests.helpers.waiting import async_wait_until
 
 

@@ -6,10 +6,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from cartrack_desktop.domain.models import Position, SyncCycle
-from cartrack_desktop.services.archive import SHARDS, Archive, shard_of
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.sync import LocationSync
+from cartrack_desktop.services.history.archive import SHARDS, Archive, shard_of
+from cartrack_desktop.services.history.sync import LocationSync
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.helpers.waiting import async_wait_until
 
 PRODUCER_PERIOD_S = 0.2

@@ -19,7 +19,7 @@ FLOOD = 30_000        # messages, published as fast as Redis takes them (the fle
 
 
 def test_flood_of_bad_and_duplicate_messages(qtbot, launcher, redis_url, mongo_uri, mongo_db_name, caplog):
-    caplog.set_level(logging.WARNING, logger="cartrack_desktop.services.rejections")
+    caplog.set_level(logging.WARNING, logger="cartrack_desktop.services.infra.rejections")
     uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
     app = launcher.start("--redis-url", redis_url, "--mongo-uri", uri, "--cars", "25", "--seed", "4")
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 25, timeout=15_000)

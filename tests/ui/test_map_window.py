@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import Position
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.ui.conftest import page_state, run_coro, run_js
 
 ATL = (33.7490, -84.3880)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.models import UnitStatus
-from ...services.fleet_view import FixState, FleetCounts, UnitView
+from ...view.fleet_view import FixState, FleetCounts, UnitView
 from ..formatting import fmt_age, fmt_speed
 from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, make_table, plain_label
 

@@ -19,11 +19,11 @@ import pymongo
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from ..domain.models import SyncCycle
+from ...domain.models import SyncCycle
+from ..infra.supervisor import backoff_delay
+from ..infra.timeouts import within
+from ..live.live_store import LiveStore
 from .archive import Archive
-from .live_store import LiveStore
-from .supervisor import backoff_delay
-from .timeouts import within
 
 log = logging.getLogger(__name__)
 

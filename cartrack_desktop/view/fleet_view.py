@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.models import Car, Position, UnitStatus
-from .live_store import LOCATION_TTL_S
+from ..services.live.live_store import LOCATION_TTL_S
 
 FADE_AFTER_S = 15.0
 STALE_AFTER_S = 60.0

@@ -25,16 +25,16 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from ..domain.geo import EARTH_RADIUS_KM
-from ..domain.messages import (
+from ...domain.geo import EARTH_RADIUS_KM
+from ...domain.messages import (
     MessageRejected,
     encode_position,
     validate_car_id,
     validate_position,
 )
-from ..domain.models import NearbyCar, Position
+from ...domain.models import NearbyCar, Position
+from ..infra.rejections import RejectionCounter
 from .position_decoder import decode_keyed, decode_position_fast
-from .rejections import RejectionCounter
 
 log = logging.getLogger(__name__)
 

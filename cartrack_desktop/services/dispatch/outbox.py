@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 from pymongo.errors import PyMongoError
 
-from .supervisor import backoff_delay
-from .timeouts import within
+from ..infra.supervisor import backoff_delay
+from ..infra.timeouts import within
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 from redis.asyncio.client import PubSub
 
-from ..domain.messages import MessageRejected, decode_event
-from .dispatch import EVENTS_CHANNEL
-from .rejections import RejectionCounter
-from .subscriber import Subscriber
-from .timeouts import within
+from ...domain.messages import MessageRejected, decode_event
+from ..infra.rejections import RejectionCounter
+from ..infra.subscriber import Subscriber
+from ..infra.timeouts import within
+from .service import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 

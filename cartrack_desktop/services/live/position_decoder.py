@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
-from ..domain.messages import (
+from ...domain.messages import (
     MAX_AGE_S,
     MAX_FUTURE_S,
     MAX_POSITION_BYTES,
@@ -28,7 +28,7 @@ from ..domain.messages import (
     MessageRejected,
     decode_position,
 )
-from ..domain.models import CAR_ID_PATTERN, Position
+from ...domain.models import CAR_ID_PATTERN, Position
 
 _Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 _Lng = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]

@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 from pymongo.errors import PyMongoError
 
-from ..domain.dispatch import (
+from ...domain.dispatch import (
     ASSIGNED,
     STATUS_TIMELINE,
     Incident,
@@ -36,7 +36,7 @@ from ..domain.dispatch import (
     new_incident_id,
     next_status_from_fix,
 )
-from ..domain.messages import (
+from ...domain.messages import (
     MessageRejected,
     decode_assignment,
     encode_assignment,
@@ -44,12 +44,12 @@ from ..domain.messages import (
     encode_incident,
     encode_timeline_event,
 )
-from ..domain.models import Car, Position, UnitStatus
-from .archive import Archive, load_open_incidents
-from .live_store import LiveStore
+from ...domain.models import Car, Position, UnitStatus
+from ..history.archive import Archive, load_open_incidents
+from ..infra.rejections import RejectionCounter
+from ..infra.timeouts import within
+from ..live.live_store import LiveStore
 from .outbox import Outbox
-from .rejections import RejectionCounter
-from .timeouts import within
 
 log = logging.getLogger(__name__)
 

@@ -35,16 +35,16 @@ from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ..domain.dispatch import Incident
-from ..domain.messages import (
+from ...domain.dispatch import Incident
+from ...domain.messages import (
     MessageRejected,
     validate_car_id,
     validate_incident,
     validate_position,
     validate_text,
 )
-from ..domain.models import Car, Position, SyncCycle, UnitStatus
-from .rejections import RejectionCounter
+from ...domain.models import Car, Position, SyncCycle, UnitStatus
+from ..infra.rejections import RejectionCounter
 
 log = logging.getLogger(__name__)
 

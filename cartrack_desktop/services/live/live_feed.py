@@ -22,14 +22,14 @@ from typing import Any
 import orjson
 from redis.asyncio.client import PubSub
 
-from ..domain.messages import MessageRejected, decode_batch, decode_position, validate_car_id
-from ..domain.models import Position
+from ...domain.messages import MessageRejected, decode_batch, decode_position, validate_car_id
+from ...domain.models import Position
+from ..infra.redis_conn import make_redis
+from ..infra.rejections import RejectionCounter
+from ..infra.subscriber import BACKOFF_S, Subscriber
+from ..infra.supervisor import backoff_delay
+from ..infra.timeouts import within
 from .live_store import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX, LiveStore
-from .redis_conn import make_redis
-from .rejections import RejectionCounter
-from .subscriber import BACKOFF_S, Subscriber
-from .supervisor import backoff_delay
-from .timeouts import within
 
 log = logging.getLogger(__name__)
 

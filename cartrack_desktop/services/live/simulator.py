@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from ..domain.models import Car, Position, UnitStatus
-from ..domain.patrol import Mode, PatrolModel, UnitState
+from ...domain.models import Car, Position, UnitStatus
+from ...domain.patrol import Mode, PatrolModel, UnitState
 from .live_store import LiveStore
 
 log = logging.getLogger(__name__)
