@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from cartrack_desktop.domain.models import Car
-from cartrack_desktop.services.history.archive import default_call_sign, default_car_id
+from cartrack_desktop.services.history.registry import default_call_sign, default_car_id
 from cartrack_desktop.services.infra.redis_conn import make_redis
 from cartrack_desktop.services.live.live_store import LiveStore
 from cartrack_desktop.services.live.simulator import Simulator

@@ -22,13 +22,17 @@ from ..domain.dispatch import UnitAssignment
 from ..domain.models import Car, UnitStatus
 from ..domain.patrol import Mode
 from .dispatch.events import EventsListener
-from .dispatch.outbox import Op, Outbox
+from .dispatch.outbox import Outbox
+from .dispatch.records import Records
 from .dispatch.service import DispatchService
-from .history.archive import Archive, Doc, apply_op
+from .history.buckets import BucketWriter
+from .history.reader import HistoryReader
+from .history.registry import FleetRegistry
 from .history.sync import LocationSync
 from .infra.embedded import DataDirLock, EmbeddedMongo, EmbeddedRedis
 from .infra.errors import ErrorBus, Level
 from .infra.lease import Lease
+from .infra.mongo import Doc
 from .infra.redaction import register_url
 from .infra.redis_conn import make_redis
 from .infra.rejections import RejectionCounter
@@ -71,7 +75,9 @@ class Runtime:
         self.redis_url = ""
         self.mongo_uri = ""
         self.store: LiveStore | None = None
-        self.archive: Archive | None = None
+        self.registry: FleetRegistry | None = None
+        self.history: HistoryReader | None = None
+        self.records: Records | None = None
         self.simulator: Simulator | None = None
         self.sync: LocationSync | None = None
         self.outbox: Outbox | None = None
@@ -125,17 +131,14 @@ class Runtime:
             appname="cartrack-desktop", tz_aware=True,
         )
         self._closers.append(self._mongo.close)
-        self.archive = Archive(self._mongo, s.mongo_db, rejections=self.mongo_rejections)
-        self.sync = LocationSync(self.store, self.archive)
-        archive = self.archive
-
-        async def apply(op: Op) -> None:
-            await apply_op(archive, op.kind, op.payload)
-
-        journal_dir = s.data_dir / "outbox"
-        self.outbox = Outbox(apply, journal_dir)
-        self.dispatch = DispatchService(self.store, self.archive, self.outbox, dispatcher=s.dispatcher,
-                                        rejections=self.redis_rejections)
+        db = self._mongo[s.mongo_db]
+        self.history = HistoryReader(db, rejections=self.mongo_rejections)
+        self.registry = FleetRegistry(db, self.history, rejections=self.mongo_rejections)
+        self.records = Records(db, rejections=self.mongo_rejections)
+        self.sync = LocationSync(self.store, BucketWriter(db, self.registry))
+        self.outbox = Outbox(self.records.apply, s.data_dir / "outbox")
+        self.dispatch = DispatchService(self.store, self.registry, self.records, self.outbox,
+                                        dispatcher=s.dispatcher, rejections=self.redis_rejections)
         self.dispatch.call_sign = lambda cid: self.fleet[cid].call_sign if cid in self.fleet else cid
         self.dispatch.listeners.append(self._on_dispatch_change)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
@@ -162,14 +165,15 @@ class Runtime:
     # ---- tasks -------------------------------------------------------------------------------
     async def _load_fleet(self) -> None:
         """Schema + fleet registry; retried until MongoDB answers, then the simulator starts."""
-        assert self.archive is not None
+        assert self.registry is not None and self.sync is not None and self.records is not None
+        registry, writer, records = self.registry, self.sync.writer, self.records
         attempt = 0
         while True:
             try:
                 with pymongo.timeout(10):
-                    await self.archive.ensure_schema()
-                    cars = (await self.archive.ensure_fleet(self.settings.cars) if self.simulator
-                            else await self.archive.load_fleet())
+                    for owner in (registry, writer, records):
+                        await owner.ensure_indexes()
+                    cars = await registry.seed(self.settings.cars) if self.simulator else await registry.load()
                 break
             except PyMongoError as exc:
                 if attempt == 0:
@@ -236,10 +240,10 @@ class Runtime:
             for listener in list(self.removal_listeners):
                 listener(car_id)
             return
-        assert self.archive is not None
+        assert self.registry is not None
         try:
             with pymongo.timeout(5):
-                car = await self.archive.get_car(car_id)
+                car = await self.registry.get(car_id)
         except PyMongoError as exc:
             self.errors.report("fleet", f"could not load unit {car_id}: {exc}", Level.WARNING)
             return

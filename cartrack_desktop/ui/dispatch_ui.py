@@ -15,7 +15,6 @@ from ..domain.dispatch import ASSIGNED, Incident, UnitAssignment, eta_estimate_s
 from ..domain.geo import haversine_km
 from ..domain.models import UnitStatus
 from ..services.dispatch.service import ActionResult
-from ..services.history.archive import load_audit
 from ..services.infra.timeouts import within
 from .bridge import to_json
 from .dialogs import AddUnitDialog, IncidentDialog
@@ -313,14 +312,14 @@ class DispatchUi(QObject):
 
     # ---- audit ------------------------------------------------------------------------------------------
     def refresh_audit(self) -> None:
-        if self.c.runtime.archive is not None:
+        if self.c.runtime.records is not None:
             self._run(self._load_audit(), "audit log")
 
     async def _load_audit(self) -> None:
-        archive = self.c.runtime.archive
-        assert archive is not None
+        records = self.c.runtime.records
+        assert records is not None
         try:
-            entries = await within(load_audit(archive), 5.0)
+            entries = await within(records.audit(), 5.0)
         except (PyMongoError, OSError, TimeoutError) as exc:
             pending = self.c.runtime.outbox.pending if self.c.runtime.outbox else []
             self.w.audit.summary.setText(f"Audit log unavailable (MongoDB: {str(exc)[:80]}); "
@@ -344,13 +343,13 @@ class DispatchUi(QObject):
         if found is None:
             self.w.replay.info.setText(f"No unit matches {unit[:40]!r}")
             return
-        archive = self.c.runtime.archive
-        assert archive is not None
+        history = self.c.runtime.history
+        assert history is not None
         if until <= since:
             self.w.replay.info.setText("The window's end must be after its start")
             return
         try:
-            points = await within(archive.history(found.car_id, since, until), 10.0)
+            points = await within(history.track(found.car_id, since, until), 10.0)
         except (PyMongoError, OSError, TimeoutError) as exc:
             self.w.replay.info.setText(f"History unavailable (MongoDB: {str(exc)[:80]})")
             return

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import UnitStatus
-from cartrack_desktop.services.history.archive import shard_of
+from cartrack_desktop.services.history.shards import shard_of
 from tests.ui.conftest import page_state
 
 pytestmark = pytest.mark.slow

@@ -45,11 +45,12 @@ from ...domain.messages import (
     encode_timeline_event,
 )
 from ...domain.models import Car, Position, UnitStatus
-from ..history.archive import Archive, load_open_incidents
+from ..history.registry import FleetRegistry
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
 from .outbox import Outbox
+from .records import Records
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class DispatchService:
     def __init__(
         self,
         store: LiveStore,
-        archive: Archive,
+        registry: FleetRegistry,
+        records: Records,
         outbox: Outbox,
         *,
         dispatcher: str,
@@ -103,7 +105,8 @@ class DispatchService:
     ) -> None:
         self._store = store
         self._r: aioredis.Redis = store.client
-        self._archive = archive
+        self._registry = registry
+        self._records = records
         self._outbox = outbox
         self.dispatcher = dispatcher
         self._clock = clock
@@ -160,7 +163,7 @@ class DispatchService:
         for a in statuses.values():
             self.apply_status(a)
         try:
-            incidents = await within(load_open_incidents(self._archive), 5.0)
+            incidents = await within(self._records.open_incidents(), 5.0)
         except (PyMongoError, OSError, TimeoutError) as exc:
             log.warning("open incidents not loaded (MongoDB: %s); they arrive with the next events", exc)
             return
@@ -364,7 +367,7 @@ class DispatchService:
     # ---- fleet ----------------------------------------------------------------------------------------
     async def add_unit(self, car_id: str, call_sign: str) -> ActionResult:
         try:
-            car = await within(self._archive.add_car(car_id.strip(), call_sign), 5.0)
+            car = await within(self._registry.add(car_id.strip(), call_sign), 5.0)
         except ValueError as exc:
             return ActionResult(False, str(exc))
         except (PyMongoError, OSError, TimeoutError):
@@ -380,7 +383,7 @@ class DispatchService:
         if self.status_of(car_id) in ASSIGNED:
             return ActionResult(False, f"{sign} is assigned to an incident; clear it first", car_id)
         try:
-            removed = await within(self._archive.remove_car(car_id), 5.0)
+            removed = await within(self._registry.remove(car_id), 5.0)
         except (PyMongoError, OSError, TimeoutError):
             return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not removed")
         if not removed:

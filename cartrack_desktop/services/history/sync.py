@@ -23,7 +23,7 @@ from ...domain.models import SyncCycle
 from ..infra.supervisor import backoff_delay
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
-from .archive import Archive
+from .buckets import BucketWriter
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class LocationSync:
     def __init__(
         self,
         store: LiveStore,
-        archive: Archive,
+        writer: BucketWriter,
         *,
         interval_s: float = SYNC_INTERVAL_S,
         timeout_s: float = CYCLE_TIMEOUT_S,
@@ -65,7 +65,7 @@ class LocationSync:
         on_stats: Callable[[SyncStats], None] | None = None,
     ) -> None:
         self._store = store
-        self._archive = archive
+        self.writer = writer
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self._clock = clock
@@ -135,7 +135,7 @@ class LocationSync:
         try:
             with pymongo.timeout(timeout):
                 written = await within(
-                    self._archive.write_cycle(cycle, retry=attempts > 1, attempts=attempts), timeout + 2.0
+                    self.writer.write_cycle(cycle, retry=attempts > 1, attempts=attempts), timeout + 2.0
                 )
         except (PyMongoError, OSError, TimeoutError) as exc:
             self.stats.failures += 1
@@ -161,7 +161,7 @@ class LocationSync:
             log.info("sync: cycle %d written after %d attempts", cycle.cycle_id, attempts)
         try:
             with pymongo.timeout(timeout):
-                await self._archive.save_sync_totals({
+                await self.writer.save_totals({
                     "cycles": self.stats.cycles, "cars_synced": self.stats.cars_synced,
                     "failures": self.stats.failures, "last_duration_s": duration,
                     "last_cycle": cycle.cycle_id, "updated_at": self._clock(),
