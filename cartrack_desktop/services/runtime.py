@@ -36,7 +36,8 @@ from .infra.mongo import Doc
 from .infra.redaction import register_url
 from .infra.redis_conn import make_redis
 from .infra.rejections import RejectionCounter
-from .infra.supervisor import Supervisor, backoff_delay
+from .infra.retry import Attempts, Backoff
+from .infra.supervisor import Supervisor
 from .infra.timeouts import within
 from .live.live_store import LiveStore
 from .live.simulator import Simulator
@@ -143,8 +144,8 @@ class Runtime:
         self.dispatch.listeners.append(self._on_dispatch_change)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
-        self.events.handlers.append(self.dispatch.handle_event)
-        self.events.handlers.append(self._on_fleet_event)
+        self.events.received.subscribe(self.dispatch.handle_event)
+        self.events.received.subscribe(self._on_fleet_event)
         if s.simulator:
             self.simulator = Simulator(self.store, seed=s.seed)
 
@@ -167,7 +168,7 @@ class Runtime:
         """Schema + fleet registry; retried until MongoDB answers, then the simulator starts."""
         assert self.registry is not None and self.sync is not None and self.records is not None
         registry, writer, records = self.registry, self.sync.writer, self.records
-        attempt = 0
+        attempts = Attempts(Backoff(1.0, 15.0))
         while True:
             try:
                 with pymongo.timeout(10):
@@ -176,10 +177,9 @@ class Runtime:
                     cars = await registry.seed(self.settings.cars) if self.simulator else await registry.load()
                 break
             except PyMongoError as exc:
-                if attempt == 0:
+                if attempts.failures == 0:
                     self.errors.report("fleet", f"fleet registry unavailable, retrying: {exc}", Level.WARNING)
-                await asyncio.sleep(backoff_delay(attempt, 1.0, 15.0))
-                attempt += 1
+                await attempts.pause()
         self.set_fleet(cars)
         log.info("fleet: %d unit(s) registered", len(cars))
         self.fleet_loaded.set()

@@ -73,7 +73,7 @@ class Controller(QObject):
         self._pump.setSingleShot(True)
         self._pump.timeout.connect(self.flush)
         self._last_flush = 0.0
-        self.fleet.listeners.append(self._schedule_flush)
+        self.fleet.changed.subscribe(lambda _: self._schedule_flush())
         runtime.fleet_listeners.append(self._on_registry)
         runtime.removal_listeners.append(self._on_unit_removed)
 

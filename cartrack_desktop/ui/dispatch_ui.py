@@ -321,9 +321,9 @@ class DispatchUi(QObject):
         try:
             entries = await within(records.audit(), 5.0)
         except (PyMongoError, OSError, TimeoutError) as exc:
-            pending = self.c.runtime.outbox.pending if self.c.runtime.outbox else []
+            pending = len(self.c.runtime.outbox.pending) if self.c.runtime.outbox else 0
             self.w.audit.summary.setText(f"Audit log unavailable (MongoDB: {str(exc)[:80]}); "
-                                         f"{len(pending)} action(s) waiting to be written")
+                                         f"{pending} action(s) waiting to be written")
             return
         self.w.audit.set_entries(entries)
         self.auditLoaded.emit(len(entries))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.models import Car, Position, UnitStatus
+from ..services.infra.observers import Observers
 from ..services.live.live_store import LOCATION_TTL_S
 
 FADE_AFTER_S = 15.0
@@ -88,7 +89,7 @@ class FleetState:
         self.updates_total = 0
         self.units_version = 0      # bumped when units come, go, or change registry data
         self.stale_dropped = 0
-        self.listeners: list[Callable[[], None]] = []
+        self.changed: Observers[None] = Observers("fleet view")   # something for the next frame
 
     # ---- inputs ---------------------------------------------------------------------------
     def set_registry(self, cars: Iterable[Car]) -> None:
@@ -196,8 +197,7 @@ class FleetState:
         return lost
 
     def _notify(self) -> None:
-        for listener in list(self.listeners):
-            listener()
+        self.changed.emit(None)
 
     def request_full(self) -> None:
         """The next frame lists every live unit (the page was (re)loaded)."""

@@ -14,15 +14,13 @@ import orjson
 from redis.asyncio.client import PubSub
 
 from ...domain.messages import MessageRejected, decode_event
+from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.subscriber import Subscriber
 from ..infra.timeouts import within
 from .service import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[dict[str, Any]], None]
-
 
 class EventsListener(Subscriber):
     name = "dispatch events"
@@ -32,7 +30,7 @@ class EventsListener(Subscriber):
                  rejections: RejectionCounter) -> None:
         super().__init__(redis_url)
         self._on_connect = on_connect
-        self.handlers: list[Handler] = []
+        self.received: Observers[dict[str, Any]] = Observers("dispatch events")
         self.rejections = rejections
 
     async def _subscribe(self, pubsub: PubSub) -> None:
@@ -49,8 +47,4 @@ class EventsListener(Subscriber):
         except MessageRejected as exc:
             self.rejections.reject(exc.kind, None)
             return
-        for handler in list(self.handlers):
-            try:
-                handler(event)
-            except Exception:  # one broken handler must not stop the others
-                log.exception("dispatch event handler failed")
+        self.received.emit(event)   # one broken handler is logged there and does not stop the others

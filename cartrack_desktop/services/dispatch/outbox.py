@@ -9,8 +9,6 @@ replaying one that was in fact written is harmless.
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
 import fcntl
 import logging
@@ -25,7 +23,9 @@ from typing import Any
 import orjson
 from pymongo.errors import PyMongoError
 
-from ..infra.supervisor import backoff_delay
+from ..infra.drain import DrainQueue
+from ..infra.errors import first_line
+from ..infra.retry import Backoff
 from ..infra.timeouts import within
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 WRITE_TIMEOUT_S = 5.0
 MAX_PENDING = 100_000
 COMPACT_AFTER_DONE = 200
+RETRY_BACKOFF = Backoff(1.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,7 @@ class Outbox:
     def __init__(self, apply: Applier, journal_dir: Path | None, *, clock: Callable[[], float] = time.time) -> None:
         self._apply = apply
         self._clock = clock
-        self.pending: collections.deque[Op] = collections.deque()
-        self._wake = asyncio.Event()
+        self.pending: DrainQueue[Op] = DrainQueue(max_items=MAX_PENDING, backoff=RETRY_BACKOFF)
         self.written = 0
         self.failures = 0
         self.last_error = ""
@@ -147,16 +147,13 @@ class Outbox:
                 log.info("outbox: %d write(s) left by an earlier run will be written", len(adopted))
 
     def _enqueue(self, op: Op) -> None:
-        if len(self.pending) >= MAX_PENDING:
-            dropped = self.pending.popleft()
+        for dropped in self.pending.put(op):
             log.error("outbox full: dropped the oldest pending write (%s %s)", dropped.kind, dropped.op_id)
-        self.pending.append(op)
         if self.journal is not None:
             try:
                 self.journal.add(op)
             except OSError as exc:
                 log.warning("outbox journal write failed: %s", exc)
-        self._wake.set()
 
     def put(self, kind: str, payload: dict[str, Any]) -> Op:
         op = Op(uuid.uuid4().hex, kind, payload, self._clock())
@@ -164,16 +161,17 @@ class Outbox:
         return op
 
     async def write_one(self) -> bool:
-        if not self.pending:
+        """Try the oldest pending write once. True if it was written."""
+        op = self.pending.oldest()
+        if op is None:
             return False
-        op = self.pending[0]
         try:
             await within(self._apply(op), WRITE_TIMEOUT_S)
         except (PyMongoError, OSError, TimeoutError) as exc:
             self.failures += 1
-            self.last_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            self.last_error = first_line(exc, 200)
             return False
-        self.pending.popleft()
+        self.pending.take_oldest()
         self.written += 1
         if self.journal is not None:
             try:
@@ -182,29 +180,20 @@ class Outbox:
                 log.warning("outbox journal write failed: %s", exc)
         return True
 
+    def _failing(self, failures: int) -> None:
+        if failures == 1:
+            log.warning("outbox: MongoDB write failed (%s); %d write(s) kept and retried",
+                        self.last_error, len(self.pending))
+
+    def _recovered(self, _failures: int) -> None:
+        log.info("outbox: writing to MongoDB again (%d pending)", len(self.pending))
+
     async def run(self) -> None:
-        failures = 0
-        while True:
-            if not self.pending:
-                self._wake.clear()
-                await self._wake.wait()
-            if await self.write_one():
-                if failures:
-                    log.info("outbox: writing to MongoDB again (%d pending)", len(self.pending))
-                failures = 0
-                continue
-            if failures == 0:
-                log.warning("outbox: MongoDB write failed (%s); %d write(s) kept and retried",
-                            self.last_error, len(self.pending))
-            failures += 1
-            await asyncio.sleep(backoff_delay(failures, 0.5, 10.0))
+        await self.pending.drain(self.write_one, on_failure=self._failing, on_recovery=self._recovered)
 
     async def flush(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.pending and time.monotonic() < deadline:
-            if not await self.write_one():
-                return False
-        return not self.pending
+        """Write what is pending (at shutdown). True if nothing is left."""
+        return await self.pending.flush(timeout, lambda _left: self.write_one())
 
     def close(self) -> None:
         if self.journal is not None:

@@ -8,7 +8,6 @@ therefore never delays the captures, and cycles are written in order once it is 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import time
@@ -20,7 +19,9 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ...domain.models import SyncCycle
-from ..infra.supervisor import backoff_delay
+from ..infra.drain import DrainQueue
+from ..infra.errors import first_line
+from ..infra.retry import Backoff
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
 from .buckets import BucketWriter
@@ -70,10 +71,9 @@ class LocationSync:
         self.timeout_s = timeout_s
         self._clock = clock
         self._on_stats = on_stats
-        self.backlog: collections.deque[SyncCycle] = collections.deque()
-        self.backlog_max = backlog_max
+        # retried with backoff from ~1 s up to one interval while MongoDB is away
+        self.backlog: DrainQueue[SyncCycle] = DrainQueue(max_items=backlog_max, backoff=Backoff(1.0, interval_s))
         self._attempts: dict[int, int] = {}
-        self._wake = asyncio.Event()
         self.stats = SyncStats()
 
     def _publish(self) -> None:
@@ -104,13 +104,11 @@ class LocationSync:
         cycle = SyncCycle(self.cycle_id_for(taken_at), taken_at, tuple(positions))
         if self.backlog and self.backlog[-1].cycle_id >= cycle.cycle_id:
             return None  # same slot captured twice (clock step); the first one stands
-        self.backlog.append(cycle)
-        while len(self.backlog) > self.backlog_max:
-            old = self.backlog.popleft()
+        for old in self.backlog.put(cycle):
             self._attempts.pop(old.cycle_id, None)
             self.stats.dropped += 1
-            log.warning("sync: backlog full (%d cycles); dropped the oldest cycle %d", self.backlog_max, old.cycle_id)
-        self._wake.set()
+            log.warning("sync: backlog full (%d cycles); dropped the oldest cycle %d", self.backlog.max_items,
+                        old.cycle_id)
         self._publish()
         return cycle
 
@@ -124,9 +122,9 @@ class LocationSync:
     # ---- write --------------------------------------------------------------------------------
     async def write_one(self, timeout: float | None = None) -> bool:
         """Try the oldest pending cycle once. True if the backlog advanced."""
-        if not self.backlog:
+        cycle = self.backlog.oldest()
+        if cycle is None:
             return False
-        cycle = self.backlog[0]
         if timeout is None:
             timeout = max(self.timeout_s, TIMEOUT_PER_POSITION_S * len(cycle.positions))
         attempts = self._attempts.get(cycle.cycle_id, 0) + 1
@@ -139,14 +137,14 @@ class LocationSync:
                 )
         except (PyMongoError, OSError, TimeoutError) as exc:
             self.stats.failures += 1
-            self.stats.last_error = f"MongoDB: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            self.stats.last_error = f"MongoDB: {first_line(exc, 200)}"
             if attempts == 1 or attempts % 10 == 0:
                 log.warning("sync: cycle %d not written (attempt %d): %s; %d cycle(s) pending",
                             cycle.cycle_id, attempts, self.stats.last_error, len(self.backlog))
             self._publish()
             return False
         duration = time.monotonic() - t0
-        self.backlog.popleft()
+        self.backlog.take_oldest()
         self._attempts.pop(cycle.cycle_id, None)
         if written:
             self.stats.cycles += 1
@@ -172,22 +170,8 @@ class LocationSync:
         return True
 
     async def run_writer(self) -> None:
-        failures = 0
-        while True:
-            if not self.backlog:
-                self._wake.clear()
-                await self._wake.wait()
-            if await self.write_one():
-                failures = 0
-                continue
-            failures += 1
-            await asyncio.sleep(backoff_delay(failures, 0.5, self.interval_s))
+        await self.backlog.drain(self.write_one)
 
     async def flush(self, timeout: float) -> bool:
         """Write what is pending (used at shutdown). True if the backlog emptied."""
-        deadline = time.monotonic() + timeout
-        while self.backlog:
-            left = deadline - time.monotonic()
-            if left <= 0.2 or not await self.write_one(timeout=left - 0.1):
-                return False
-        return not self.backlog
+        return await self.backlog.flush(timeout, lambda left: self.write_one(timeout=left - 0.1), min_left_s=0.2)

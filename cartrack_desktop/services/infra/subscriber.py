@@ -14,14 +14,14 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from .redis_conn import make_redis
-from .supervisor import backoff_delay
+from .retry import Attempts, Backoff
 from .timeouts import within
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0            # our PING on the subscriber connection
 DEAD_AFTER_S = 3.5           # nothing at all received for this long: the link is dead (or Redis paused)
-BACKOFF_S = (0.25, 2.0)      # reconnect delays: base, cap (so we are back within ~2 s of Redis)
+RECONNECT_BACKOFF = Backoff(0.25, 2.0)   # so we are back within ~2 s of Redis
 YIELD_EVERY = 256            # messages handled before pausing for other threads and tasks
 
 
@@ -55,7 +55,7 @@ class Subscriber:
 
     # ---- the machinery -----------------------------------------------------------------------
     async def run(self) -> None:
-        attempt = 0
+        attempts = Attempts(RECONNECT_BACKOFF)
         while True:
             try:
                 await self._session()
@@ -65,12 +65,11 @@ class Subscriber:
                 detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
                 was = self.connected
                 if was:
-                    attempt = 0  # it was working: start the backoff afresh
+                    attempts.reset()  # it was working: start the backoff afresh
                 self.connected = False
                 self._connection_lost(detail, was)
             self.reconnects += 1
-            await asyncio.sleep(backoff_delay(attempt, *BACKOFF_S))
-            attempt = min(attempt + 1, 30)
+            await attempts.pause()
 
     async def _session(self) -> None:
         client: aioredis.Redis = make_redis(self._url, name=self.client_name, pubsub=True)

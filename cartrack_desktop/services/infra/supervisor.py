@@ -5,25 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .errors import ErrorBus, Level
+from .retry import Attempts, Backoff
 
 log = logging.getLogger(__name__)
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
-RESTART_BACKOFF_S = (0.5, 30.0)
+RESTART_BACKOFF = Backoff(0.5, 30.0)
 HEALTHY_AFTER_S = 60.0  # a run this long resets the backoff
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with full jitter in [delay/2, delay]."""
-    delay = min(cap, base * 2.0 ** min(attempt, 30))
-    r: float = (rng or random).random()
-    return delay * (0.5 + 0.5 * r)
 
 
 def _where(task: asyncio.Task[None]) -> str:
@@ -79,7 +72,7 @@ class Supervisor:
                 await task
 
     async def _guard(self, name: str, factory: TaskFactory, restart: bool) -> None:
-        attempt = 0
+        attempts = Attempts(RESTART_BACKOFF)
         while True:
             started = time.monotonic()
             try:
@@ -89,12 +82,11 @@ class Supervisor:
                 raise
             except Exception as exc:  # noqa: BLE001 - reported, then restarted
                 if time.monotonic() - started > HEALTHY_AFTER_S:
-                    attempt = 0
+                    attempts.reset()
                 self._errors.report(name, f"failed: {type(exc).__name__}: {exc}", Level.ERROR, exc)
                 if not restart:
                     return
-                delay = backoff_delay(attempt, *RESTART_BACKOFF_S)
-                attempt += 1
+                delay = attempts.failed()
                 self.restarts[name] = self.restarts.get(name, 0) + 1
                 log.info("restarting %s in %.1f s", name, delay)
                 await asyncio.sleep(delay)

@@ -26,8 +26,8 @@ from ...domain.messages import MessageRejected, decode_batch, decode_position, v
 from ...domain.models import Position
 from ..infra.redis_conn import make_redis
 from ..infra.rejections import RejectionCounter
-from ..infra.subscriber import BACKOFF_S, Subscriber
-from ..infra.supervisor import backoff_delay
+from ..infra.retry import Attempts
+from ..infra.subscriber import RECONNECT_BACKOFF, Subscriber
 from ..infra.timeouts import within
 from .live_store import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX, LiveStore
 
@@ -245,7 +245,7 @@ class ThreadedFeed:
         self._thread.start()
 
     def _main(self) -> None:
-        attempt = 0
+        attempts = Attempts(RECONNECT_BACKOFF)
         while not self._stopping.is_set():
             try:
                 asyncio.run(self._run())
@@ -253,8 +253,7 @@ class ThreadedFeed:
             except Exception as exc:  # noqa: BLE001 - reported, then the feed restarts
                 if self._on_crash is not None:
                     self._on_crash(exc)
-                self._stopping.wait(backoff_delay(attempt, *BACKOFF_S))
-                attempt += 1
+                self._stopping.wait(attempts.failed())
 
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
