@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from .dispatch import (
     INCIDENT_ID_RE,
@@ -38,7 +39,7 @@ MAX_TEXT_CHARS = 200
 
 BATCH_VERSION = 1
 
-REJECTION_KINDS = (
+RejectionKind = Literal[
     "oversize",
     "malformed_json",
     "not_object",
@@ -56,7 +57,7 @@ REJECTION_KINDS = (
     "bad_batch",
     "bad_text",
     "too_many_units",
-)
+]
 
 _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
 
@@ -64,7 +65,7 @@ _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
 class MessageRejected(ValueError):
     """An input that does not satisfy the wire contract."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: RejectionKind, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
 
@@ -221,7 +222,7 @@ def decode_batch(
     *,
     now: float | None,
     loads: Loads = strict_json_loads,
-    on_reject: Callable[[str], None] | None = None,
+    on_reject: Callable[[RejectionKind], None] | None = None,
 ) -> tuple[list[Position], float]:
     """Parse a batch; bad rows are dropped one by one (reported via on_reject), a bad envelope raises.
 
@@ -389,26 +390,53 @@ def validate_incident(obj: Any) -> Incident:
     )
 
 
-def encode_event(kind: str, **fields: Any) -> dict[str, Any]:
+EventType = Literal["status", "incident", "fleet"]
+FleetAction = Literal["add", "remove", "update"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A unit's status changed (its assignment carries the car_id)."""
+
+    assignment: UnitAssignment
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """An incident was created or changed (a new timeline entry, closed)."""
+
+    incident: Incident
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvent:
+    """A unit was added to, removed from or changed in the fleet registry."""
+
+    action: FleetAction
+    car_id: str
+
+
+DispatchEvent = StatusEvent | IncidentEvent | FleetEvent
+
+
+def encode_event(kind: EventType, **fields: Any) -> dict[str, Any]:
     return {"v": EVENT_VERSION, "type": kind, **fields}
 
 
-def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[str, Any]:
-    """An event from cartrack:events, validated per type. Returns a normalised dict:
-    status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id}.
-    """
+def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> DispatchEvent:
+    """An event from cartrack:events, validated per type."""
     obj = parse_json(raw, MAX_EVENT_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != EVENT_VERSION:
         raise MessageRejected("bad_batch", "event envelope")
     kind = obj.get("type")
     if kind == "status":
         car_id = validate_car_id(obj.get("car_id"))
-        return {"type": "status", "car_id": car_id, "assignment": validate_assignment(obj.get("assignment"), car_id)}
+        return StatusEvent(validate_assignment(obj.get("assignment"), car_id))
     if kind == "incident":
-        return {"type": "incident", "incident": validate_incident(obj.get("incident"))}
+        return IncidentEvent(validate_incident(obj.get("incident")))
     if kind == "fleet":
         action = obj.get("action")
-        if action not in ("add", "remove", "update"):
-            raise MessageRejected("bad_type", "fleet action")
-        return {"type": "fleet", "action": action, "car_id": validate_car_id(obj.get("car_id"))}
+        if action == "add" or action == "remove" or action == "update":   # noqa: PLR1714 - narrows the Literal
+            return FleetEvent(action, validate_car_id(obj.get("car_id")))
+        raise MessageRejected("bad_type", "fleet action")
     raise MessageRejected("bad_type", "event type")

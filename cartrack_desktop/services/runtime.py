@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
 from ..domain.dispatch import UnitAssignment
+from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
 from ..domain.models import Car, UnitStatus
 from ..domain.patrol import Mode
 from .dispatch.events import EventsListener
@@ -137,11 +138,11 @@ class Runtime:
         self.registry = FleetRegistry(db, self.history, rejections=self.mongo_rejections)
         self.records = Records(db, rejections=self.mongo_rejections)
         self.sync = LocationSync(self.store, BucketWriter(db, self.registry))
-        self.outbox = Outbox(self.records.apply, s.data_dir / "outbox")
+        self.outbox = Outbox(self.records.apply, s.data_dir / "outbox", errors=self.errors)
         self.dispatch = DispatchService(self.store, self.registry, self.records, self.outbox,
                                         dispatcher=s.dispatcher, rejections=self.redis_rejections)
         self.dispatch.call_sign = lambda cid: self.fleet[cid].call_sign if cid in self.fleet else cid
-        self.dispatch.listeners.append(self._on_dispatch_change)
+        self.dispatch.changes.subscribe(self._on_dispatch_change)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
         self.events.received.subscribe(self.dispatch.handle_event)
@@ -199,9 +200,9 @@ class Runtime:
             self._steer(a)
         await self.simulator.run()
 
-    def _on_dispatch_change(self, kind: str, value: object) -> None:
-        if kind == "status" and isinstance(value, UnitAssignment):
-            self._steer(value)
+    def _on_dispatch_change(self, change: StatusEvent | IncidentEvent) -> None:
+        if isinstance(change, StatusEvent):
+            self._steer(change.assignment)
 
     def _steer(self, a: UnitAssignment) -> None:
         """Simulated units obey their status: drive to the scene, hold, patrol, park."""
@@ -225,10 +226,9 @@ class Runtime:
             await self.dispatch.seed_statuses(list(self.fleet.values()))
         await self.dispatch.resync()
 
-    def _on_fleet_event(self, event: dict[str, object]) -> None:
-        if event.get("type") == "fleet":
-            car_id, action = str(event["car_id"]), str(event["action"])
-            self.supervisor.spawn(self._apply_fleet_change(car_id, action), "fleet change")
+    def _on_fleet_event(self, event: DispatchEvent) -> None:
+        if isinstance(event, FleetEvent):
+            self.supervisor.spawn(self._apply_fleet_change(event.car_id, event.action), "fleet change")
 
     async def _apply_fleet_change(self, car_id: str, action: str) -> None:
         """Another dispatcher (or this one) changed the registry: follow it at once."""

@@ -469,6 +469,7 @@ class Controller(QObject):
             add("Dispatcher writes", "pending (MongoDB)", len(rt.outbox.pending))
             add("Dispatcher writes", "written", rt.outbox.written)
             add("Dispatcher writes", "failed attempts", rt.outbox.failures)
+            add("Dispatcher writes", "journalled of unknown kind (not written)", rt.outbox.unknown_skipped)
         for source, counter in (("Rejected (Redis)", rt.redis_rejections), ("Rejected (MongoDB)", rt.mongo_rejections)):
             snap = counter.snapshot()
             add(source, "total", sum(snap.values()))

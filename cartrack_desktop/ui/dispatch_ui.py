@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from ..domain.dispatch import ASSIGNED, Incident, UnitAssignment, eta_estimate_s
 from ..domain.geo import haversine_km
+from ..domain.messages import IncidentEvent, StatusEvent
 from ..domain.models import UnitStatus
 from ..services.dispatch.service import ActionResult
 from ..services.infra.timeouts import within
@@ -71,9 +72,9 @@ class DispatchUi(QObject):
     def attach(self) -> None:
         d = self.c.runtime.dispatch
         assert d is not None
-        d.listeners.append(self._on_dispatch)
+        d.changes.subscribe(self._on_dispatch)
         for a in d.statuses.values():
-            self._on_dispatch("status", a)
+            self._on_dispatch(StatusEvent(a))
         self.refresh_incidents()
         self._audit_timer.start(AUDIT_REFRESH_MS)
 
@@ -89,8 +90,9 @@ class DispatchUi(QObject):
         if view is not None and view.is_ready:
             getattr(view.bridge, signal).emit(to_json(payload))
 
-    def _on_dispatch(self, kind: str, value: Any) -> None:
-        if kind == "status" and isinstance(value, UnitAssignment):
+    def _on_dispatch(self, change: StatusEvent | IncidentEvent) -> None:
+        if isinstance(change, StatusEvent):
+            value = change.assignment
             old = self._statuses.get(value.car_id)
             self._statuses[value.car_id] = value.status
             self.c.fleet.set_status(value.car_id, value.status)
@@ -98,7 +100,7 @@ class DispatchUi(QObject):
                 self._announce_arrival(value)
             self.refresh_incidents()
             self.c.refresh_unit_panel()
-        elif kind == "incident" and isinstance(value, Incident):
+        elif isinstance(change, IncidentEvent):
             self.refresh_incidents()
         self._audit_timer.start(AUDIT_REFRESH_MS)
 

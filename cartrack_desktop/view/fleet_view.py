@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.messages import RejectionKind
 from ..domain.models import Car, Position, UnitStatus
 from ..services.infra.observers import Observers
 from ..services.live.live_store import LOCATION_TTL_S
@@ -73,7 +74,7 @@ class Frame:
 
 class FleetState:
     def __init__(self, *, ttl_s: float = LOCATION_TTL_S, clock: Callable[[], float] = time.time,
-                 max_units: int = MAX_UNITS, on_reject: Callable[[str, str], None] | None = None) -> None:
+                 max_units: int = MAX_UNITS, on_reject: Callable[[RejectionKind, str], None] | None = None) -> None:
         self.ttl_s = ttl_s
         self._clock = clock
         self.max_units = max_units

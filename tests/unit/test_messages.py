@@ -143,11 +143,11 @@ def test_bad_incidents(over):
 
 def test_events():
     ev = m.encode_event("incident", incident=_incident())
-    assert m.decode_event(orjson.dumps(ev), loads=orjson.loads)["incident"].kind == "Burglary"
+    assert m.decode_event(orjson.dumps(ev), loads=orjson.loads).incident.kind == "Burglary"
     st = m.encode_event("status", car_id="PC-1", assignment={"status": "dispatched", "incident": "INC-270115-K7Q2"})
-    assert m.decode_event(orjson.dumps(st), loads=orjson.loads)["assignment"].status is UnitStatus.DISPATCHED
+    assert m.decode_event(orjson.dumps(st), loads=orjson.loads).assignment.status is UnitStatus.DISPATCHED
     fl = m.encode_event("fleet", action="add", car_id="PC-9")
-    assert m.decode_event(orjson.dumps(fl), loads=orjson.loads)["action"] == "add"
+    assert m.decode_event(orjson.dumps(fl), loads=orjson.loads) == m.FleetEvent("add", "PC-9")
     for bad in ({"v": 2, "type": "fleet"}, {"v": 1, "type": "nuke"}, {"v": 1, "type": "fleet", "action": "x",
                                                                        "car_id": "PC-1"},
                 {"v": 1, "type": "status", "car_id": "${x}", "assignment": {"status": "available"}}):

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from redis.asyncio.client import PubSub
 
-from ...domain.messages import MessageRejected, decode_event
+from ...domain.messages import DispatchEvent, MessageRejected, decode_event
 from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.subscriber import Subscriber
@@ -30,7 +30,7 @@ class EventsListener(Subscriber):
                  rejections: RejectionCounter) -> None:
         super().__init__(redis_url)
         self._on_connect = on_connect
-        self.received: Observers[dict[str, Any]] = Observers("dispatch events")
+        self.received: Observers[DispatchEvent] = Observers("dispatch events")
         self.rejections = rejections
 
     async def _subscribe(self, pubsub: PubSub) -> None:

@@ -10,6 +10,7 @@ replaying one that was in fact written is harmless.
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import logging
 import os
@@ -24,7 +25,7 @@ import orjson
 from pymongo.errors import PyMongoError
 
 from ..infra.drain import DrainQueue
-from ..infra.errors import first_line
+from ..infra.errors import ErrorBus, Level, first_line
 from ..infra.retry import Backoff
 from ..infra.timeouts import within
 
@@ -36,10 +37,20 @@ COMPACT_AFTER_DONE = 200
 RETRY_BACKOFF = Backoff(1.0, 10.0)
 
 
+class OpKind(enum.StrEnum):
+    """What a dispatcher write does in MongoDB (dispatch/records.py applies each)."""
+
+    INCIDENT_INSERT = "incident.insert"
+    INCIDENT_EVENT = "incident.event"
+    INCIDENT_CLOSE = "incident.close"
+    CAR_STATUS = "car.status"
+    AUDIT = "audit"
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     op_id: str
-    kind: str
+    kind: OpKind
     payload: dict[str, Any]
     at: float
 
@@ -79,9 +90,11 @@ class Journal:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
 
-    def adopt_orphans(self) -> list[Op]:
-        """Pending ops from journals of instances that are gone (their files are not locked)."""
+    def adopt_orphans(self) -> tuple[list[Op], list[str]]:
+        """Pending ops from journals of instances that are gone (their files are not locked), and
+        the kinds of pending entries this version does not know (not adopted)."""
         ops: list[Op] = []
+        unknown: list[str] = []
         for f in sorted(self.directory.glob("outbox-*.jsonl")):
             if f == self.path:
                 continue
@@ -94,19 +107,22 @@ class Journal:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     continue  # a live instance owns it
-                ops.extend(_read_pending(f))
+                found, odd = _read_pending(f)
+                ops.extend(found)
+                unknown.extend(odd)
                 f.unlink()
             finally:
                 os.close(fd)
-        return ops
+        return ops, unknown
 
 
-def _read_pending(path: Path) -> list[Op]:
-    pending: dict[str, Op] = {}
+def _read_pending(path: Path) -> tuple[list[Op], list[str]]:
+    """The ops of a journal not marked done, and the kinds of those of no known kind."""
+    pending: dict[str, tuple[str, dict[str, Any], float]] = {}
     try:
         data = path.read_bytes()
     except OSError:
-        return []
+        return [], []
     for line in data.splitlines():
         try:
             rec = orjson.loads(line)
@@ -120,31 +136,53 @@ def _read_pending(path: Path) -> list[Op]:
         op = rec.get("op")
         if isinstance(op, dict) and isinstance(op.get("id"), str) and isinstance(op.get("kind"), str) \
                 and isinstance(op.get("payload"), dict) and isinstance(op.get("at"), int | float):
-            pending[op["id"]] = Op(op["id"], op["kind"], op["payload"], float(op["at"]))
-    return list(pending.values())
+            pending[op["id"]] = (op["kind"], op["payload"], float(op["at"]))
+    ops: list[Op] = []
+    unknown: list[str] = []
+    known = {k.value for k in OpKind}
+    for op_id, (kind, payload, at) in pending.items():
+        if kind in known:
+            ops.append(Op(op_id, OpKind(kind), payload, at))
+        else:
+            unknown.append(kind)
+    return ops, unknown
 
 
 class Outbox:
-    def __init__(self, apply: Applier, journal_dir: Path | None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, apply: Applier, journal_dir: Path | None, *, errors: ErrorBus | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._apply = apply
         self._clock = clock
         self.pending: DrainQueue[Op] = DrainQueue(max_items=MAX_PENDING, backoff=RETRY_BACKOFF)
         self.written = 0
         self.failures = 0
         self.last_error = ""
+        self.unknown_skipped = 0   # journalled writes of a kind this version does not know (another version's)
         self.journal: Journal | None = None
         if journal_dir is not None:
             try:
                 self.journal = Journal(journal_dir)
-                adopted = self.journal.adopt_orphans()
+                adopted, unknown = self.journal.adopt_orphans()
             except OSError as exc:
                 log.warning("outbox journal unavailable (%s); pending writes are kept in memory only", exc)
                 self.journal = None
-                adopted = []
+                adopted, unknown = [], []
+            if unknown:
+                self._skipped(unknown, errors)
             for op in sorted(adopted, key=lambda o: o.at):
                 self._enqueue(op)
             if adopted:
                 log.info("outbox: %d write(s) left by an earlier run will be written", len(adopted))
+
+    def _skipped(self, kinds: list[str], errors: ErrorBus | None) -> None:
+        self.unknown_skipped += len(kinds)
+        names = ", ".join(repr(k[:40]) for k in sorted(set(kinds))[:5])
+        message = (f"{len(kinds)} journalled dispatcher write(s) of unknown kind ({names}) not written: "
+                   "left by another version of the app?")
+        if errors is not None:
+            errors.report("outbox", message, Level.WARNING)
+        else:
+            log.warning("outbox: %s", message)
 
     def _enqueue(self, op: Op) -> None:
         for dropped in self.pending.put(op):
@@ -155,8 +193,9 @@ class Outbox:
             except OSError as exc:
                 log.warning("outbox journal write failed: %s", exc)
 
-    def put(self, kind: str, payload: dict[str, Any]) -> Op:
-        op = Op(uuid.uuid4().hex, kind, payload, self._clock())
+    def put(self, kind: OpKind, payload: dict[str, Any]) -> Op:
+        """Queue a write; a kind that is not an OpKind raises ValueError (it could never be written)."""
+        op = Op(uuid.uuid4().hex, OpKind(kind), payload, self._clock())
         self._enqueue(op)
         return op
 

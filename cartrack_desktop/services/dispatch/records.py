@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, assert_never, get_args
 
 import pymongo
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,14 +24,15 @@ from ...domain.dispatch import Incident
 from ...domain.messages import MessageRejected, validate_incident, validate_text
 from ..infra.mongo import Doc, utc
 from ..infra.rejections import RejectionCounter
-from .outbox import Op
+from .outbox import Op, OpKind
 
 log = logging.getLogger(__name__)
 
-AUDIT_ACTIONS = (
+AuditAction = Literal[
     "incident.create", "incident.close", "unit.dispatch", "unit.en_route", "unit.arrive", "unit.clear",
     "unit.out_of_service", "unit.in_service", "fleet.add", "fleet.remove",
-)
+]
+AUDIT_ACTIONS: tuple[AuditAction, ...] = get_args(AuditAction)
 OPEN_INCIDENTS_LIMIT = 500
 AUDIT_LIMIT = 200
 
@@ -70,28 +71,28 @@ class Records:
     async def apply(self, op: Op) -> None:
         """Write one outbox operation. Each is idempotent: replaying it changes nothing."""
         db, kind, payload = self.db, op.kind, op.payload
-        if kind == "incident.insert":
+        if kind is OpKind.INCIDENT_INSERT:
             try:
                 await db.incidents.insert_one(dict(payload, created_at=utc(payload["created_at"]),
                                                    timeline=[_timeline_doc(e) for e in payload["timeline"]]))
             except DuplicateKeyError:
                 pass
-        elif kind == "incident.event":
+        elif kind is OpKind.INCIDENT_EVENT:
             update: Doc = {"$push": {"timeline": _timeline_doc(payload["event"])}}
             if payload.get("car_id"):
                 update["$addToSet"] = {"units": payload["car_id"]}
             await db.incidents.update_one({"_id": payload["id"], "timeline.id": {"$ne": payload["event"]["id"]}},
                                           update)
-        elif kind == "incident.close":
+        elif kind is OpKind.INCIDENT_CLOSE:
             await db.incidents.update_one({"_id": payload["id"]},
                                           {"$set": {"status": "closed", "closed_at": utc(payload["closed_at"])}})
-        elif kind == "car.status":
+        elif kind is OpKind.CAR_STATUS:
             at = payload["at"]
             await db.cars.update_one(
                 {"_id": payload["car_id"], "$or": [{"status_at": {"$lt": at}}, {"status_at": None}]},
                 {"$set": {"status": payload["status"], "incident_id": payload.get("incident"), "status_at": at}},
             )
-        elif kind == "audit":
+        elif kind is OpKind.AUDIT:
             try:
                 await db.audit_log.insert_one({"_id": payload["id"], "at": utc(payload["at"]),
                                                "dispatcher": payload["dispatcher"], "action": payload["action"],
@@ -99,7 +100,7 @@ class Records:
             except DuplicateKeyError:
                 pass
         else:
-            log.error("outbox: unknown operation %r dropped", kind)
+            assert_never(kind)   # unknown kinds never reach the outbox (OpKind), nor leave the journal
 
     async def open_incidents(self, limit: int = OPEN_INCIDENTS_LIMIT) -> list[Incident]:
         out = []

@@ -37,7 +37,10 @@ from ...domain.dispatch import (
     next_status_from_fix,
 )
 from ...domain.messages import (
+    DispatchEvent,
+    IncidentEvent,
     MessageRejected,
+    StatusEvent,
     decode_assignment,
     encode_assignment,
     encode_event,
@@ -46,11 +49,12 @@ from ...domain.messages import (
 )
 from ...domain.models import Car, Position, UnitStatus
 from ..history.registry import FleetRegistry
+from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
-from .outbox import Outbox
-from .records import Records
+from .outbox import OpKind, Outbox
+from .records import AuditAction, Records
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +119,7 @@ class DispatchService:
         self.statuses: dict[str, UnitAssignment] = {}
         self.incidents: dict[str, Incident] = {}
         self.call_sign: Callable[[str], str] = lambda cid: cid
-        self.listeners: list[Callable[[str, Any], None]] = []   # ("status", UnitAssignment) | ("incident", Incident)
+        self.changes: Observers[StatusEvent | IncidentEvent] = Observers("dispatch")
         self.host = socket.gethostname()[:64]
 
     # ---- state ---------------------------------------------------------------------------------
@@ -123,30 +127,26 @@ class DispatchService:
         a = self.statuses.get(car_id)
         return a.status if a else UnitStatus.AVAILABLE
 
-    def _emit(self, kind: str, value: Any) -> None:
-        for listener in list(self.listeners):
-            listener(kind, value)
-
     def apply_status(self, a: UnitAssignment) -> None:
         old = self.statuses.get(a.car_id)
         if old == a:
             return
         self.statuses[a.car_id] = a
-        self._emit("status", a)
+        self.changes.emit(StatusEvent(a))
 
     def apply_incident(self, inc: Incident) -> None:
         old = self.incidents.get(inc.incident_id)
         merged = inc if old is None else merge_incidents(old, inc)
         if merged != old:
             self.incidents[inc.incident_id] = merged
-            self._emit("incident", merged)
+            self.changes.emit(IncidentEvent(merged))
 
-    def handle_event(self, event: dict[str, Any]) -> None:
+    def handle_event(self, event: DispatchEvent) -> None:
         """A validated event from cartrack:events (ours come back too: applying twice is harmless)."""
-        if event["type"] == "status":
-            self.apply_status(event["assignment"])
-        elif event["type"] == "incident":
-            self.apply_incident(event["incident"])
+        if isinstance(event, StatusEvent):
+            self.apply_status(event.assignment)
+        elif isinstance(event, IncidentEvent):
+            self.apply_incident(event.incident)
 
     async def resync(self) -> None:
         """Reload the live statuses (and, when MongoDB answers, the open incidents)."""
@@ -191,14 +191,14 @@ class DispatchService:
                 await pipe.execute()
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _audit(self, action: str, **details: Any) -> None:
-        self._outbox.put("audit", {"id": uuid.uuid4().hex, "at": self._clock(), "dispatcher": self.dispatcher,
+    def _audit(self, action: AuditAction, **details: Any) -> None:
+        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(), "dispatcher": self.dispatcher,
                                    "action": action, "details": {**details, "host": self.host}})
 
     def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
                   by: str | None = None) -> Incident:
         ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, by or self.dispatcher, car_id, note)
-        self._outbox.put("incident.event", {"id": inc.incident_id, "event": encode_timeline_event(ev),
+        self._outbox.put(OpKind.INCIDENT_EVENT, {"id": inc.incident_id, "event": encode_timeline_event(ev),
                                             "car_id": car_id})
         units = inc.units if car_id is None or car_id in inc.units else (*inc.units, car_id)
         updated = replace(inc, timeline=(*inc.timeline, ev), units=units)
@@ -223,7 +223,7 @@ class DispatchService:
                 self.rejections.reject(exc.kind, new.car_id)
         if int(applied) == 1:
             self.apply_status(new)
-            self._outbox.put("car.status", {"car_id": new.car_id, "status": new.status.value,
+            self._outbox.put(OpKind.CAR_STATUS, {"car_id": new.car_id, "status": new.status.value,
                                             "incident": new.incident_id, "at": new.since})
         elif cur is not None:
             self.apply_status(cur)
@@ -240,7 +240,7 @@ class DispatchService:
         inc = replace(inc, timeline=(created,))
         doc = encode_incident(inc)
         doc["_id"] = doc.pop("id")
-        self._outbox.put("incident.insert", doc)
+        self._outbox.put(OpKind.INCIDENT_INSERT, doc)
         self._audit("incident.create", incident=inc.incident_id, type=kind, priority=priority,
                     lat=round(lat, 6), lng=round(lng, 6))
         await self._publish_incident(inc)
@@ -308,7 +308,7 @@ class DispatchService:
         inc = self._timeline(self.incidents[incident_id], TimelineKind.CLOSED)
         now = self._clock()
         inc = replace(inc, status="closed", closed_at=now)
-        self._outbox.put("incident.close", {"id": incident_id, "closed_at": now})
+        self._outbox.put(OpKind.INCIDENT_CLOSE, {"id": incident_id, "closed_at": now})
         self._audit("incident.close", incident=incident_id)
         await self._publish_incident(inc)
         return ActionResult(True, f"Incident {incident_id} closed")

@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from ...domain.messages import RejectionKind
+
 log = logging.getLogger(__name__)
 
 LOG_EVERY_S = 60.0
@@ -19,12 +21,12 @@ class RejectionCounter:
     def __init__(self, source: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self._clock = clock
-        self._counts: Counter[str] = Counter()
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
+        self._counts: Counter[RejectionKind] = Counter()
+        self._last_logged: dict[RejectionKind, float] = {}
+        self._suppressed: Counter[RejectionKind] = Counter()
         self._lock = threading.Lock()
 
-    def reject(self, kind: str, subject: str | None = None) -> None:
+    def reject(self, kind: RejectionKind, subject: str | None = None) -> None:
         now = self._clock()
         with self._lock:
             self._counts[kind] += 1
@@ -48,6 +50,6 @@ class RejectionCounter:
         with self._lock:
             return sum(self._counts.values())
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[RejectionKind, int]:
         with self._lock:
             return dict(self._counts)

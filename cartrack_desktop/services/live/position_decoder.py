@@ -26,6 +26,7 @@ from ...domain.messages import (
     MAX_POSITION_BYTES,
     MAX_SPEED_MPH,
     MessageRejected,
+    RejectionKind,
     decode_position,
 )
 from ...domain.models import CAR_ID_PATTERN, Position
@@ -87,7 +88,7 @@ def _keys_pattern(prefix: str) -> re.Pattern[bytes]:
 
 
 def decode_keyed(keys: Sequence[Any], values: Sequence[Any], *, prefix: str, now: float,
-                 reject: Callable[[str, str], None]) -> list[Position]:
+                 reject: Callable[[RejectionKind, str], None]) -> list[Position]:
     """The positions stored under `keys` (`prefix` + unit id; a value is None where the key has
     expired), each checked against its key's id. Rejections go to `reject(kind, car_id)`."""
     # one regex over all keys instead of one per key; any odd key: every id gets the full check
