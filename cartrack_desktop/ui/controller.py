@@ -74,8 +74,8 @@ class Controller(QObject):
         self._pump.timeout.connect(self.flush)
         self._last_flush = 0.0
         self.fleet.changed.subscribe(lambda _: self._schedule_flush())
-        runtime.fleet_listeners.append(self._on_registry)
-        runtime.removal_listeners.append(self._on_unit_removed)
+        runtime.fleet.changed.subscribe(self._on_registry)
+        runtime.fleet.removed.subscribe(self._on_unit_removed)
 
         self._tick = QTimer(self)
         self._tick.setInterval(UI_TICK_MS)

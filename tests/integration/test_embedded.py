@@ -77,8 +77,9 @@ def _children_pids(data_dir: Path) -> list[int]:
     pids = []
     for name in ("redis.pid", "mongo.pid"):
         f = data_dir / "run" / name
-        if f.exists():
-            pids.append(int(f.read_text().split()[0]))
+        words = f.read_text().split() if f.exists() else []
+        if words:   # empty while the app is writing it
+            pids.append(int(words[0]))
     return pids
 
 

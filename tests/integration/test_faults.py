@@ -45,7 +45,7 @@ async def runtime(tmp_path, own_redis, mongo_uri, mongo_db_name):
     rt = Runtime(load_settings(["--redis-url", own_redis.url, "--mongo-uri", uri, "--cars", "5", "--data-dir",
                                 str(tmp_path / "d")], environ={}))
     await rt.start()
-    await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+    await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
     yield rt
     await rt.stop()
 

@@ -86,7 +86,7 @@ async def test_app_runs_over_tls_with_the_least_privilege_acl(tls_redis, tmp_pat
     rt = Runtime(s)
     await rt.start()
     try:
-        await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+        await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
         await async_wait_until(lambda: rt.health.redis_ok and rt.simulator.stats.ticks >= 2, 10, "simulating")
         # the live feed, nearby search, dispatch (status hash, events, scripts) all work under the ACL
         got = []
@@ -241,7 +241,7 @@ async def test_mongodb_over_tls_with_authentication(tls_redis, tmp_path, caplog)
         rt = Runtime(s)
         await rt.start()
         try:
-            await asyncio.wait_for(rt.fleet_loaded.wait(), 20)
+            await asyncio.wait_for(rt.fleet.loaded.wait(), 20)
             assert len(rt.fleet) == 3 and rt.health.mongo_ok is not False
             await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 20, "a sync cycle over TLS + auth")
         finally:

@@ -88,7 +88,7 @@ def test_close_with_servers_unreachable_is_quick_and_leaves_no_child(qtbot, laun
     app = launcher.start("--cars", "3")                  # embedded servers
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 3, timeout=15_000)
     rt = app.controller.runtime
-    children = [psutil.Process(srv.pid) for srv in (rt._embedded_redis, rt._embedded_mongo)]
+    children = [psutil.Process(srv.pid) for srv in (rt.servers.redis, rt.servers.mongo)]
     assert all(p.is_running() for p in children)
     for p in children:
         p.send_signal(signal.SIGSTOP)                    # both servers stop answering

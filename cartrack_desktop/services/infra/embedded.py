@@ -37,8 +37,6 @@ from .timeouts import within
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0   # default grace before SIGKILL (storage is journaled); shutdown passes less if it must
 
@@ -377,3 +375,47 @@ class EmbeddedMongo(_EmbeddedServer):
                     raise
         log.info("embedded MongoDB-wire server ready on port %d in %.2f s", self.port, time.monotonic() - t0)
         return self.uri
+
+
+class EmbeddedServers:
+    """The servers the settings leave to us (no URL given), under an exclusive lock on the data
+    directory: started together, stopped in any case (a failed start stops what did start)."""
+
+    def __init__(self, data_dir: Path, *, redis: bool, mongo: bool) -> None:
+        self.data_dir = data_dir
+        self._want_redis = redis
+        self._want_mongo = mongo
+        self.redis: EmbeddedRedis | None = None
+        self.mongo: EmbeddedMongo | None = None
+        self._lock: DataDirLock | None = None
+
+    async def start(self, say: Callable[[str], object]) -> None:
+        if not (self._want_redis or self._want_mongo):
+            return
+        run_dir = self.data_dir / "run"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = DataDirLock(self.data_dir)
+            self._lock.acquire()
+            starts = []
+            if self._want_redis:
+                say("Starting the embedded Redis server…")
+                self.redis = EmbeddedRedis(run_dir)
+                starts.append(self.redis.start())
+            if self._want_mongo:
+                say("Starting the embedded database (SecantusDB)…")
+                self.mongo = EmbeddedMongo(run_dir, self.data_dir / "mongo")
+                starts.append(self.mongo.start())
+            await asyncio.gather(*starts)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self, grace_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop both (in parallel, each given grace_s before SIGKILL), then release the lock."""
+        stops = [srv.stop(grace_s) for srv in (self.redis, self.mongo) if srv is not None]
+        if stops:
+            await asyncio.gather(*stops, return_exceptions=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
