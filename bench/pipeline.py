@@ -37,10 +37,11 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     from PySide6 import QtWebEngineWidgets  # noqa: F401 - must precede the QApplication
     from PySide6.QtWidgets import QApplication
 
+    from cartrack_desktop.config import load_settings
     from cartrack_desktop.ui.application import configure_rendering
     from cartrack_desktop.ui.map_view import register_scheme
 
-    configure_rendering()  # as the app does (software compositing without a GPU)
+    configure_rendering(load_settings([]).rendering)  # as the app does (software compositing without a GPU)
     register_scheme()
     app = QApplication(["cartrack-bench"])
     app.setQuitOnLastWindowClosed(False)

@@ -23,18 +23,18 @@ def main(out: Path) -> int:
     from cartrack_desktop.ui.application import _prepare_environment, gui_main
     from cartrack_desktop.ui.map_view import register_scheme
 
-    _prepare_environment()
+    data = Path(tempfile.mkdtemp(prefix="cartrack-demo-"))
+    settings = load_settings(["--data-dir", str(data), "--cars", "40", "--seed", "7", "--tiles", "none"])
+    _prepare_environment(settings.rendering)
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="cartrack-demo-config-")  # default layout
     register_scheme()
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    data = Path(tempfile.mkdtemp(prefix="cartrack-demo-"))
-    settings = load_settings(["--data-dir", str(data), "--cars", "40", "--seed", "7", "--tiles", "none"])
     configure_logging("WARNING")
 
-    def hook(window, controller) -> None:  # noqa: ANN001
+    def hook(window, controller) -> None:
         async def stage() -> None:
-            while controller.fleet.live_count() < 40 or not controller.units_drawn:
+            while controller.fleet.counts().live < 40 or not controller.units_drawn:  # noqa: ASYNC110 - polls the window
                 await asyncio.sleep(0.2)
             await asyncio.sleep(2.0)
             units = [u for u in controller.fleet.units.values() if u.position]

@@ -40,18 +40,17 @@ def has_gpu() -> bool:
         return False
 
 
-def configure_rendering(environ: dict[str, str] | None = None) -> str:
+def configure_rendering(choice: str = "auto", environ: dict[str, str] | None = None) -> str:
     """Choose how the map is composited; must run before the QApplication exists.
 
     Without a GPU, Mesa's software OpenGL makes Qt composite every web frame on the UI thread
     at great cost (measured: event-loop lag p99 ~135 ms with 10,000 moving units). Qt Quick's
     software backend plus Chromium's software compositing cut that to ~36 ms. With a GPU
-    nothing changes. CARTRACK_RENDERING=software|gpu overrides the detection; a
-    QT_QUICK_BACKEND set by the user is respected.
+    nothing changes. `choice` (the rendering setting: software or gpu) overrides the detection;
+    a QT_QUICK_BACKEND set by the user is respected.
     """
     env = os.environ if environ is None else environ
-    choice = env.get("CARTRACK_RENDERING", "auto").strip().lower()
-    software = choice == "software" or (choice not in ("gpu", "hardware") and not has_gpu())
+    software = choice == "software" or (choice != "gpu" and not has_gpu())
     if not software:
         return "gpu"
     env.setdefault("QT_QUICK_BACKEND", "software")
@@ -71,12 +70,12 @@ def configure_threads() -> None:
     sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
 
 
-def _prepare_environment() -> str | None:
+def _prepare_environment(rendering: str = "auto") -> str | None:
     """Returns an error line when no display is available."""
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Chromium refuses to run its sandbox as root; only ever relaxed for root.
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-    log.info("rendering: %s", configure_rendering())
+    log.info("rendering: %s", configure_rendering(rendering))
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
     ):
@@ -86,7 +85,7 @@ def _prepare_environment() -> str | None:
 
 
 def run_gui(settings: Settings) -> int:
-    problem = _prepare_environment()
+    problem = _prepare_environment(settings.rendering)
     if problem:
         print(f"cartrack-desktop: error: {problem}", file=sys.stderr)  # noqa: T201
         return 1

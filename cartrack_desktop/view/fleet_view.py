@@ -228,9 +228,6 @@ class FleetState:
         self.meta_dirty = False
         return {cid: {"sign": u.call_sign, "status": u.status.value} for cid, u in self.units.items()}
 
-    def live_count(self) -> int:
-        return self.counts().live
-
     def counts(self) -> FleetCounts:
         """Live/lost totals in one pass (10,000 units: ~1 ms), for the status bar and Fleet panel."""
         now = self._clock()
