@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.messages import RejectionKind
-from ..domain.models import Car, Position, UnitStatus
+from ..domain.models import LOCATION_TTL_S, Car, Position, UnitStatus
 from ..services.infra.observers import Observers
-from ..services.live.live_store import LOCATION_TTL_S
 
 FADE_AFTER_S = 15.0
 STALE_AFTER_S = 60.0

@@ -18,7 +18,7 @@ from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.subscriber import Subscriber
 from ..infra.timeouts import within
-from .service import EVENTS_CHANNEL
+from .keys import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 

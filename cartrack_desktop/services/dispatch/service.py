@@ -49,24 +49,24 @@ from ...domain.messages import (
 )
 from ...domain.models import Car, Position, UnitStatus
 from ..history.registry import FleetRegistry
+from ..infra.lua import lua_script
 from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
+from .keys import EVENTS_CHANNEL, STATUS_KEY
 from .outbox import OpKind, Outbox
 from .records import AuditAction, Records
 
 log = logging.getLogger(__name__)
 
-STATUS_KEY = "cartrack:status"
-EVENTS_CHANNEL = "cartrack:events"
 SYSTEM = "system"
 
 # Compare-and-set of one unit's status record; publishes the event only when it applied.
 # ARGV: car_id, allowed current statuses (comma list), required current incident ('*' = any),
 #       new record JSON, event JSON. Returns {applied (0/1), current record or ''}.
-_CAS_LUA = """
-local cur = redis.call('HGET', 'cartrack:status', ARGV[1])
+_CAS_TEMPLATE = """
+local cur = redis.call('HGET', $STATUS_KEY, ARGV[1])
 local status, incident = 'available', ''
 if cur then
   local ok, o = pcall(cjson.decode, cur)
@@ -82,10 +82,11 @@ end
 if (not allowed) or (ARGV[3] ~= '*' and ARGV[3] ~= incident) then
   return {0, cur or ''}
 end
-redis.call('HSET', 'cartrack:status', ARGV[1], ARGV[4])
-redis.call('PUBLISH', 'cartrack:events', ARGV[5])
+redis.call('HSET', $STATUS_KEY, ARGV[1], ARGV[4])
+redis.call('PUBLISH', $EVENTS_CHANNEL, ARGV[5])
 return {1, cur or ''}
 """
+_CAS_LUA = lua_script(_CAS_TEMPLATE, STATUS_KEY=STATUS_KEY, EVENTS_CHANNEL=EVENTS_CHANNEL)
 
 
 @dataclass(frozen=True, slots=True)

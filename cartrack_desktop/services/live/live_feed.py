@@ -29,7 +29,8 @@ from ..infra.rejections import RejectionCounter
 from ..infra.retry import Attempts
 from ..infra.subscriber import RECONNECT_BACKOFF, Subscriber
 from ..infra.timeouts import within
-from .live_store import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX, LiveStore
+from .keys import BATCH_CHANNEL, CHANNEL_PATTERN, CHANNEL_PREFIX
+from .live_store import LiveStore
 
 log = logging.getLogger(__name__)
 

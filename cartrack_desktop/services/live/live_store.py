@@ -1,11 +1,6 @@
 """Live positions in Redis: the seed's four operations plus the batch write the simulator needs.
 
-Data contract (kept stable, see README "Data contracts"):
-  car:location:{car_id}         string, JSON position, TTL 300 s          (seed)
-  car:location:stream:{car_id}  pub/sub channel, same JSON on every update (seed)
-  cartrack:geo                  GEO set of live units (members are their car:location: keys), for nearby search
-  cartrack:seen                 ZSET car_id -> server time of last update, to prune cartrack:geo
-  cartrack:batch                pub/sub channel, one message per written chunk of a tick
+Data contract (kept stable, see README "Data contracts" and keys.py, where the names are).
 
 Writes go through one Lua script per chunk of units so a whole fleet tick is one
 pipelined round trip (and atomic per chunk): SET+EX, GEOADD, ZADD, PUBLISH per unit.
@@ -32,58 +27,53 @@ from ...domain.messages import (
     validate_car_id,
     validate_position,
 )
-from ...domain.models import NearbyCar, Position
+from ...domain.models import LOCATION_TTL_S, NearbyCar, Position
+from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
+from .keys import BATCH_CHANNEL, CHANNEL_PREFIX, GEO_KEY, KEY_PREFIX, SEEN_KEY, location_key
 from .position_decoder import decode_keyed, decode_position_fast
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "car:location:"
-CHANNEL_PREFIX = "car:location:stream:"
-CHANNEL_PATTERN = CHANNEL_PREFIX + "*"
-GEO_KEY = "cartrack:geo"
-SEEN_KEY = "cartrack:seen"
-BATCH_CHANNEL = "cartrack:batch"
-LOCATION_TTL_S = 300
 WRITE_CHUNK = 1000          # units per script call: bounds how long Redis is busy (~8 ms)
 READ_CHUNK = 2000
 MAX_RADIUS_KM = 200.0
 GEO_MARGIN_KM = 0.01         # the GEO index rounds positions; never miss a unit at the edge
 GEO_MARGIN_FRACTION = 0.005  # Redis' earth radius differs from ours by ~0.03 %
 
-_WRITE_LUA = """
+_WRITE_TEMPLATE = """
 local ttl = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 -- the batch envelope carries the server's publish time ("sent"), for end-to-end latency
 if ARGV[2] ~= '' then
-  redis.call('PUBLISH', 'cartrack:batch',
+  redis.call('PUBLISH', $BATCH_CHANNEL,
              '{"v":1,"sent":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2])) .. ',"cars":' .. ARGV[2] .. '}')
 end
 for i = 3, #ARGV, 4 do
   local id = ARGV[i]
-  local key = 'car:location:' .. id
+  local key = $KEY_PREFIX .. id
   redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
   -- GEO cannot hold |lat| > 85.05; such a unit is live but not searchable.
   -- Members are the keys themselves, so a nearby search can MGET its hits as they come.
-  redis.pcall('GEOADD', 'cartrack:geo', ARGV[i + 2], ARGV[i + 3], key)
-  redis.call('ZADD', 'cartrack:seen', now, id)
+  redis.pcall('GEOADD', $GEO_KEY, ARGV[i + 2], ARGV[i + 3], key)
+  redis.call('ZADD', $SEEN_KEY, now, id)
 end
 return (#ARGV - 2) / 4
 """
 
 # The per-unit (seed) channels, published after every chunk's batch: a desktop gets the whole
 # tick from the batch channel first, then the per-unit copies it can skip. ARGV: unit ids.
-_PUBLISH_EACH_LUA = """
+_PUBLISH_EACH_TEMPLATE = """
 for i = 1, #ARGV do
-  local v = redis.call('GET', 'car:location:' .. ARGV[i])
-  if v then redis.call('PUBLISH', 'car:location:stream:' .. ARGV[i], v) end
+  local v = redis.call('GET', $KEY_PREFIX .. ARGV[i])
+  if v then redis.call('PUBLISH', $CHANNEL_PREFIX .. ARGV[i], v) end
 end
 return #ARGV
 """
 
-_NEARBY_LUA = """
-local hits = redis.call('GEOSEARCH', 'cartrack:geo', 'FROMLONLAT', ARGV[1], ARGV[2],
+_NEARBY_TEMPLATE = """
+local hits = redis.call('GEOSEARCH', $GEO_KEY, 'FROMLONLAT', ARGV[1], ARGV[2],
                         'BYRADIUS', ARGV[3], 'km')
 if #hits == 0 then return {hits, {}} end
 if #hits <= 1000 then return {hits, redis.call('MGET', unpack(hits))} end
@@ -95,36 +85,34 @@ end
 return {hits, vals}
 """
 
-_PRUNE_LUA = """
+_PRUNE_TEMPLATE = """
 local ttl = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1])
-local ids = redis.call('ZRANGEBYSCORE', 'cartrack:seen', '-inf', now - ttl, 'LIMIT', 0, 5000)
+local ids = redis.call('ZRANGEBYSCORE', $SEEN_KEY, '-inf', now - ttl, 'LIMIT', 0, 5000)
 local removed = 0
 for _, id in ipairs(ids) do
-  local left = redis.call('TTL', 'car:location:' .. id)
+  local left = redis.call('TTL', $KEY_PREFIX .. id)
   if left < 0 then
-    redis.call('ZREM', 'cartrack:geo', 'car:location:' .. id)
-    redis.call('ZREM', 'cartrack:seen', id)
+    redis.call('ZREM', $GEO_KEY, $KEY_PREFIX .. id)
+    redis.call('ZREM', $SEEN_KEY, id)
     removed = removed + 1
   else
     -- written by someone else's SET: keep it until its own TTL runs out
-    redis.call('ZADD', 'cartrack:seen', now - ttl + left, id)
+    redis.call('ZADD', $SEEN_KEY, now - ttl + left, id)
   end
 end
 return removed
 """
 
 
+_NAMES = {"KEY_PREFIX": KEY_PREFIX, "CHANNEL_PREFIX": CHANNEL_PREFIX, "GEO_KEY": GEO_KEY, "SEEN_KEY": SEEN_KEY,
+          "BATCH_CHANNEL": BATCH_CHANNEL}
+_WRITE_LUA = lua_script(_WRITE_TEMPLATE, **_NAMES)
+_PUBLISH_EACH_LUA = lua_script(_PUBLISH_EACH_TEMPLATE, **_NAMES)
+_NEARBY_LUA = lua_script(_NEARBY_TEMPLATE, **_NAMES)
+_PRUNE_LUA = lua_script(_PRUNE_TEMPLATE, **_NAMES)
 _BY_DISTANCE = operator.itemgetter(1)   # NearbyCar.distance_km
-
-
-def location_key(car_id: str) -> str:
-    return KEY_PREFIX + car_id
-
-
-def stream_channel(car_id: str) -> str:
-    return CHANNEL_PREFIX + car_id
 
 
 def _check_point(lat: float, lng: float) -> None:
