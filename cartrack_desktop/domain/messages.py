@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -206,15 +206,6 @@ def encode_position(p: Position) -> dict[str, Any]:
         "heading": round(p.heading, 2) % 360.0,
         "timestamp": round(p.timestamp, 3),
     }
-
-
-def encode_batch(positions: Iterable[Position], *, sent_at: float) -> dict[str, Any]:
-    """Fleet-wide batch (channel cartrack:batch): one row [id, lat, lng, speed, heading, ts] per unit."""
-    rows = []
-    for p in positions:
-        e = encode_position(p)
-        rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
-    return {"v": BATCH_VERSION, "sent": round(sent_at, 3), "cars": rows}
 
 
 def decode_batch(

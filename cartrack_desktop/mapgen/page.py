@@ -35,6 +35,7 @@ LOCAL_CSS = [
 ]
 
 ATLANTA_CENTER = (33.7490, -84.3880)
+START_ZOOM = 12
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,10 @@ def build_map_page(
     *,
     tile_url: str,
     tile_attribution: str,
-    center: tuple[float, float] = ATLANTA_CENTER,
-    zoom: int = 12,
-    page_config: dict[str, Any] | None = None,
 ) -> MapPage:
     m = folium.Map(
-        location=list(center),
-        zoom_start=zoom,
+        location=list(ATLANTA_CENTER),
+        zoom_start=START_ZOOM,
         tiles=None,
         control_scale=True,
         zoom_control=True,
@@ -101,7 +99,7 @@ def build_map_page(
     page = m.get_root().render()
 
     # Data for the page's own script, as JSON (never as code).
-    config = {"tiles": bool(tile_url), **(page_config or {})}
+    config = {"tiles": bool(tile_url)}
     page = page.replace(
         "</head>",
         f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n</head>',

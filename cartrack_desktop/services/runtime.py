@@ -207,7 +207,7 @@ class Runtime:
         if sy is not None:
             parts.append(
                 f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
-                f"pending={sy.pending} failures={sy.failures}"
+                f"pending={sy.pending} failures={sy.failures} capture_failures={sy.capture_failures}"
             )
         rejected = self.redis_rejections.total + self.mongo_rejections.total
         parts.append(f"rejected={rejected}")

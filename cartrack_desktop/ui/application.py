@@ -106,7 +106,8 @@ def run_gui(settings: Settings) -> int:
     asyncio.set_event_loop(loop)
     with loop:
         try:
-            return loop.run_until_complete(gui_main(settings))
+            exit_code: int = loop.run_until_complete(gui_main(settings))
+            return exit_code
         except RuntimeError as exc:
             # Qt ended its loop under us (the X display went away): gui_main's orderly shutdown
             # cannot run any more, and running the loop again crashes PySide6. The child servers

@@ -86,8 +86,8 @@ async def test_same_seed_same_start(store):
     for s in (a, b):
         for i in range(3):
             s.add_car(Car(f"PC-{i}", f"S{i}"))
-    pa = [(p.lat, p.lng, p.speed) for p in a.step_all(1.0)]
-    pb = [(p.lat, p.lng, p.speed) for p in b.step_all(1.0)]
+    pa = [(p.lat, p.lng, p.speed) for p in await a.step_all(1.0)]
+    pb = [(p.lat, p.lng, p.speed) for p in await b.step_all(1.0)]
     assert pa == pb
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from cartrack_desktop.domain import messages as m
 from cartrack_desktop.domain.models import Position
-from tests.corpus import BAD_MESSAGES, NOW, enc, pos
+from tests.corpus import BAD_MESSAGES, NOW, enc, encode_batch, pos
 
 
 def test_valid_message_round_trip():
@@ -51,7 +51,7 @@ def test_non_bytes_payload_rejected():
 
 def test_batch_round_trip_and_bad_rows_dropped_one_by_one():
     good = [Position(f"PC-{i:03d}", 33.7 + i * 1e-3, -84.4, 30.0, 10.0 * i, NOW) for i in range(5)]
-    obj = m.encode_batch(good, sent_at=NOW)
+    obj = encode_batch(good, sent_at=NOW)
     obj["cars"].insert(2, ["<b>", 1, 2, 3, 4, NOW])
     obj["cars"].append(["PC-999", 95.0, 0, 0, 0, NOW])
     obj["cars"].append("not a row")

@@ -253,14 +253,12 @@ def find_secantusd() -> str:
 
 
 class EmbeddedRedis(_EmbeddedServer):
-    """redis-server without persistence, on a unix socket (or a loopback port), with a random password."""
+    """redis-server without persistence, on a unix socket in a private directory, with a random password."""
 
     name = "redis"
 
-    def __init__(self, state_dir: Path, *, tcp: bool = False, binary: str | None = None) -> None:
+    def __init__(self, state_dir: Path) -> None:
         super().__init__(state_dir)
-        self._tcp = tcp
-        self._binary = binary
         self._sock_dir: Path | None = None
         self.password = secrets.token_urlsafe(24)
         register_secret(self.password)
@@ -272,7 +270,7 @@ class EmbeddedRedis(_EmbeddedServer):
     async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
         import redis.asyncio as aioredis
 
-        binary = self._binary or find_redis_server()
+        binary = find_redis_server()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.reap_stale()
         # A short private directory: unix socket paths are limited to ~107 bytes.
@@ -287,14 +285,9 @@ class EmbeddedRedis(_EmbeddedServer):
             f"requirepass {self.password}",
             "maxclients 1000",
         ]
-        if self._tcp:
-            port = free_tcp_port()
-            lines.append(f"port {port}")
-            self.url = f"redis://:{quote(self.password, safe='')}@127.0.0.1:{port}/0"
-        else:
-            sock = self._sock_dir / "redis.sock"
-            lines += ["port 0", f"unixsocket {sock}", "unixsocketperm 700"]
-            self.url = f"unix://:{quote(self.password, safe='')}@{sock}?db=0"
+        sock = self._sock_dir / "redis.sock"
+        lines += ["port 0", f"unixsocket {sock}", "unixsocketperm 700"]
+        self.url = f"unix://:{quote(self.password, safe='')}@{sock}?db=0"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -325,10 +318,9 @@ class EmbeddedMongo(_EmbeddedServer):
 
     name = "mongo"
 
-    def __init__(self, state_dir: Path, storage_dir: Path, *, binary: str | None = None) -> None:
+    def __init__(self, state_dir: Path, storage_dir: Path) -> None:
         super().__init__(state_dir)
         self.storage_dir = storage_dir
-        self._binary = binary
         self.port = 0
         self.uri = ""
 
@@ -338,7 +330,7 @@ class EmbeddedMongo(_EmbeddedServer):
     async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
         from pymongo import AsyncMongoClient
 
-        binary = self._binary or find_secantusd()
+        binary = find_secantusd()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.reap_stale()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -36,7 +35,6 @@ class Supervisor:
         self._errors = errors
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._oneshots: set[asyncio.Task[Any]] = set()
-        self.restarts: dict[str, int] = {}
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> asyncio.Task[None]:
         if name in self._tasks and not self._tasks[name].done():
@@ -60,17 +58,6 @@ class Supervisor:
         task.add_done_callback(done)
         return task
 
-    def running(self, name: str) -> bool:
-        t = self._tasks.get(name)
-        return t is not None and not t.done()
-
-    async def cancel(self, name: str) -> None:
-        task = self._tasks.pop(name, None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     async def _guard(self, name: str, factory: TaskFactory, restart: bool) -> None:
         attempts = Attempts(RESTART_BACKOFF)
         while True:
@@ -87,7 +74,6 @@ class Supervisor:
                 if not restart:
                     return
                 delay = attempts.failed()
-                self.restarts[name] = self.restarts.get(name, 0) + 1
                 log.info("restarting %s in %.1f s", name, delay)
                 await asyncio.sleep(delay)
 

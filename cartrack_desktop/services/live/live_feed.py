@@ -51,7 +51,6 @@ class FeedStats:
     positions: int = 0
     duplicates_skipped: int = 0
     reconnects: int = 0
-    last_message_at: float = 0.0
 
 
 class LiveFeed(Subscriber):
@@ -129,7 +128,6 @@ class LiveFeed(Subscriber):
             self.rejections.reject("bad_type", None)
             return
         self.stats.messages += 1
-        self.stats.last_message_at = self._clock()
         now = self._clock()
         if channel == BATCH_CHANNEL:
             try:

@@ -176,7 +176,7 @@ class LiveStore:
                     e = encode_position(p)
                     args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
                     rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
-                if publish_batch:  # the script wraps the rows in the batch envelope (see encode_batch)
+                if publish_batch:  # the script wraps the rows in the batch envelope (decode_batch reads it)
                     args[1] = orjson.dumps(rows)
                 await self._write(args=args, client=pipe)
                 await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks

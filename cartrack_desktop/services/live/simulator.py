@@ -107,17 +107,8 @@ class Simulator:
         return True
 
     # ---- the loop -------------------------------------------------------------------------------
-    def step_all(self, dt_s: float) -> list[Position]:
-        ts = self._clock()
-        step = self.model.step
-        out = []
-        for unit in self.units.values():
-            step(unit, dt_s)
-            out.append(unit.position(ts))
-        return out
-
-    async def step_all_async(self, dt_s: float) -> list[Position]:
-        """step_all in slices, yielding between them: 10,000 units must not stall the UI."""
+    async def step_all(self, dt_s: float) -> list[Position]:
+        """Move every unit by dt_s, in slices, yielding between them: 10,000 units must not stall the UI."""
         ts = self._clock()
         step = self.model.step
         out: list[Position] = []
@@ -136,7 +127,7 @@ class Simulator:
         while True:
             now = self._monotonic()
             t0 = now
-            positions = await self.step_all_async(now - last)
+            positions = await self.step_all(now - last)
             last = now
             try:
                 await self._store.update_car_locations(positions)
