@@ -20,9 +20,10 @@ test: sysdeps-test $(TEST_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check cartrack_desktop tests bench
+	$(BIN)/ruff check cartrack_desktop tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 bench: sysdeps-test $(TEST_STAMP)
 	$(BIN)/python -m bench $(ARGS)
