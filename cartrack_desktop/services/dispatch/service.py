@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from pymongo.errors import PyMongoError
 
 from ...domain.dispatch import (
@@ -32,35 +31,30 @@ from ...domain.dispatch import (
     UnitAssignment,
     check_transition,
     clean_incident_input,
-    merge_incidents,
     new_incident_id,
     next_status_from_fix,
 )
 from ...domain.messages import (
-    DispatchEvent,
-    IncidentEvent,
     MessageRejected,
-    StatusEvent,
     decode_assignment,
     encode_assignment,
     encode_event,
     encode_incident,
     encode_timeline_event,
 )
-from ...domain.models import Car, Position, UnitStatus
+from ...domain.models import Position, UnitStatus
 from ..history.registry import FleetRegistry
 from ..infra.lua import lua_script
-from ..infra.observers import Observers
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
 from .keys import EVENTS_CHANNEL, STATUS_KEY
 from .outbox import OpKind, Outbox
 from .records import AuditAction, Records
+from .state import DispatchState
 
 log = logging.getLogger(__name__)
 
-SYSTEM = "system"
 
 # Compare-and-set of one unit's status record; publishes the event only when it applied.
 # ARGV: car_id, allowed current statuses (comma list), required current incident ('*' = any),
@@ -96,7 +90,9 @@ class ActionResult:
     car_id: str | None = None
 
 
-class DispatchService:
+class DispatchService(DispatchState):
+    """What a dispatcher does: incidents, dispatch, clear, service, arrivals, fleet edits."""
+
     def __init__(
         self,
         store: LiveStore,
@@ -108,88 +104,14 @@ class DispatchService:
         clock: Callable[[], float] = time.time,
         rejections: RejectionCounter | None = None,
     ) -> None:
+        super().__init__(store.client, records, clock=clock, rejections=rejections or RejectionCounter("dispatch"))
         self._store = store
-        self._r: aioredis.Redis = store.client
         self._registry = registry
-        self._records = records
         self._outbox = outbox
         self.dispatcher = dispatcher
-        self._clock = clock
-        self.rejections = rejections or RejectionCounter("dispatch")
         self._cas_script = self._r.register_script(_CAS_LUA)
-        self.statuses: dict[str, UnitAssignment] = {}
-        self.incidents: dict[str, Incident] = {}
         self.call_sign: Callable[[str], str] = lambda cid: cid
-        self.changes: Observers[StatusEvent | IncidentEvent] = Observers("dispatch")
         self.host = socket.gethostname()[:64]
-
-    # ---- state ---------------------------------------------------------------------------------
-    def status_of(self, car_id: str) -> UnitStatus:
-        a = self.statuses.get(car_id)
-        return a.status if a else UnitStatus.AVAILABLE
-
-    def apply_status(self, a: UnitAssignment) -> None:
-        old = self.statuses.get(a.car_id)
-        if old == a:
-            return
-        self.statuses[a.car_id] = a
-        self.changes.emit(StatusEvent(a))
-
-    def apply_incident(self, inc: Incident) -> None:
-        old = self.incidents.get(inc.incident_id)
-        merged = inc if old is None else merge_incidents(old, inc)
-        if merged != old:
-            self.incidents[inc.incident_id] = merged
-            self.changes.emit(IncidentEvent(merged))
-
-    def handle_event(self, event: DispatchEvent) -> None:
-        """A validated event from cartrack:events (ours come back too: applying twice is harmless)."""
-        if isinstance(event, StatusEvent):
-            self.apply_status(event.assignment)
-        elif isinstance(event, IncidentEvent):
-            self.apply_incident(event.incident)
-
-    async def resync(self) -> None:
-        """Reload the live statuses (and, when MongoDB answers, the open incidents)."""
-        raw = await self._r.hgetall(STATUS_KEY)
-        statuses: dict[str, UnitAssignment] = {}
-        for k, v in raw.items():
-            cid = k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
-            try:
-                statuses[cid] = decode_assignment(v, cid, loads=orjson.loads)
-            except MessageRejected as exc:
-                self.rejections.reject(exc.kind, cid)
-        for cid in [c for c in self.statuses if c not in statuses]:
-            self.apply_status(UnitAssignment(cid, UnitStatus.AVAILABLE))
-        for a in statuses.values():
-            self.apply_status(a)
-        try:
-            incidents = await within(self._records.open_incidents(), 5.0)
-        except (PyMongoError, OSError, TimeoutError) as exc:
-            log.warning("open incidents not loaded (MongoDB: %s); they arrive with the next events", exc)
-            return
-        for inc in incidents:
-            self.apply_incident(inc)
-
-    async def seed_statuses(self, cars: Iterable[Car]) -> None:
-        """Fill in statuses missing from Redis (first start, or Redis restarted empty).
-
-        What this instance last saw live wins; otherwise the status MongoDB recorded. HSETNX:
-        an entry another instance already restored (or that changed since) is left alone.
-        """
-        n = 0
-        async with self._r.pipeline(transaction=False) as pipe:
-            for car in cars:
-                a = self.statuses.get(car.car_id)
-                if a is None:
-                    a = UnitAssignment(car.car_id, car.status, car.incident_id, None, self._clock(), SYSTEM)
-                    if car.incident_id and car.incident_id in self.incidents:
-                        inc = self.incidents[car.incident_id]
-                        a = replace(a, scene=(inc.lat, inc.lng))
-                pipe.hsetnx(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(a)))
-                n += 1
-            if n:
-                await pipe.execute()
 
     # ---- writes ------------------------------------------------------------------------------------
     def _audit(self, action: AuditAction, **details: Any) -> None:
