@@ -3,7 +3,8 @@
 The page is written to a file and served to the web view through the app's own
 `cartrack://app/` scheme. A Content-Security-Policy allows only the vendored files, the
 exact inline scripts folium generated (by hash) and images from the configured tile host:
-even if markup ever reached the DOM, no injected script could run.
+even if markup ever reached the DOM, no injected script could run. The values the page's script
+shares with the Python panels come in the JSON config block.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import folium
+
+from ..domain.presentation import page_values
 
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 SCHEME = "cartrack"
@@ -101,7 +104,7 @@ def build_map_page(
     page = m.get_root().render()
 
     # Data for the page's own script, as JSON (never as code).
-    config = {"tiles": bool(tile_url), **(page_config or {})}
+    config = {"tiles": bool(tile_url), **page_values(), **(page_config or {})}
     page = page.replace(
         "</head>",
         f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n</head>',

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from ..config import Settings
 from ..domain.models import Car, UnitStatus
+from ..domain.presentation import STALE_AFTER_S
 from ..services.errors import ErrorBus, Level, Notice
 from ..services.fleet_view import FleetCounts, FleetState, MapWire
 from ..services.live_feed import FeedInbox, FeedState, ThreadedFeed
@@ -296,7 +297,7 @@ class Controller(QObject):
                 continue
             age = max(0.0, now - n.position.timestamp)
             rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
-                                  n.position.heading, status, age, age >= 60.0))
+                                  n.position.heading, status, age, age >= STALE_AFTER_S))
             if len(rows) >= NEARBY_LIMIT:
                 break
         self.window.nearby.set_rows(rows)
@@ -440,7 +441,7 @@ class Controller(QObject):
             rows.append(StatRow(section, item, str(value)))
 
         add("Live", "units live", self._counts.live)
-        add("Live", "stale (no fix for 60 s)", self._counts.stale)
+        add("Live", f"stale (no fix for {STALE_AFTER_S:.0f} s)", self._counts.stale)
         add("Live", "lost (expired)", self._counts.lost)
         add("Live", "updates per second", f"{self.updates_per_s:.0f}")
         add("Live", "out-of-order or duplicate fixes dropped", self.fleet.stale_dropped)
