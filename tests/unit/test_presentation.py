@@ -1,6 +1,7 @@
 """One source for what Python and the map page both show: statuses, colours, compass, thresholds, ages."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from cartrack_desktop.ui.formatting import fmt_age
 
 pytestmark = pytest.mark.unit
 
+PAGE_JS = Path(__file__).resolve().parents[2] / "resources" / "map"
 HEX_COLOR = re.compile(r"#[0-9a-f]{6}\Z")
 
 
@@ -63,3 +65,16 @@ def test_the_page_gets_the_age_steps_the_panels_use():
     bounds = [s["belowS"] for s in age["steps"][:-1]]
     assert bounds == sorted(bounds) and bounds[0] > age["nowBelowS"]
 
+
+def test_the_page_script_keeps_no_copy_of_these_values():
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PAGE_JS.rglob("*.js")))
+    assert source, "no page modules found"
+    shared = {c.lower() for c in [*pr.STATUS_COLORS.values(), *pr.PRIORITY_COLORS.values()]}
+    # a palette written out (two shared colours on one line); one colour may serve another purpose
+    copies = [line.strip() for line in source.lower().splitlines() if sum(c in line for c in shared) >= 2]
+    copies += [pr.STALE_COLOR] if pr.STALE_COLOR.lower() in source.lower() else []
+    copies += [f"'{s.value}'" for s in UnitStatus if f"'{s.value}'" in source]
+    copies += [f"'{s.label}'" for s in UnitStatus if f"'{s.label}'" in source]
+    copies += [f"'{p}'" for p in COMPASS_POINTS if len(p) > 1 and f"'{p}'" in source]
+    copies += re.findall(r"\b(?:FADE|STALE)\w*_S\s*=\s*\d+", source)    # a threshold of its own
+    assert copies == []
