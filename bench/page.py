@@ -286,7 +286,7 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
     o = median(ours["drawn_lag"])
     n = median(naive["drawn_lag"])
     ours_cond = {
-        **common, "page": "product map page (MapView, cartrack-map.js canvas layer)",
+        **common, "page": "product map page (MapView, resources/map modules, canvas layer)",
         "payload": "MapWire.payload() columns via FleetState, as the controller sends it",
         "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["drawn_lag"]),
         "emit_to_report_ms": summary(ours["samples"]),

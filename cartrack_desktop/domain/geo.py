@@ -11,7 +11,7 @@ import math
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 MPH_TO_KMH = 1.609344
 
-_COMPASS_POINTS = (
+COMPASS_POINTS = (
     "N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE",
     "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW",
 )
@@ -63,7 +63,7 @@ def normalize_heading(deg: float) -> float:
 
 def compass_point(deg: float) -> str:
     """16-wind compass abbreviation for a heading ("N", "NNE", ...)."""
-    return _COMPASS_POINTS[int((normalize_heading(deg) + 11.25) // 22.5) % 16]
+    return COMPASS_POINTS[int((normalize_heading(deg) + 11.25) // 22.5) % 16]
 
 
 def interpolate(lat1: float, lng1: float, lat2: float, lng2: float, fraction: float) -> tuple[float, float]:

@@ -16,18 +16,17 @@ from typing import Any
 
 from ..domain.messages import RejectionKind
 from ..domain.models import LOCATION_TTL_S, Car, Position, UnitStatus
+from ..domain.presentation import FADE_AFTER_S, STALE_AFTER_S
 from ..services.infra.observers import Observers
 
-FADE_AFTER_S = 15.0
-STALE_AFTER_S = 60.0
 MAX_UNITS = 50_000            # a flood of invented ids cannot grow memory without bound
 FORGET_LOST_AFTER_S = 600.0   # an unregistered unit lost this long ago is dropped from the lists
 
 
 class FixState(enum.StrEnum):
     LIVE = "live"
-    FADED = "faded"        # no update for 15 s
-    STALE = "stale"        # no update for 60 s
+    FADED = "faded"        # no update for FADE_AFTER_S
+    STALE = "stale"        # no update for STALE_AFTER_S
     LOST = "lost"          # position expired in Redis
     NO_FIX = "no fix"      # registered, never seen live
 
@@ -48,7 +47,7 @@ def fix_state(age_s: float | None, *, fade_s: float = FADE_AFTER_S, stale_s: flo
 @dataclass(frozen=True, slots=True)
 class FleetCounts:
     units: int
-    live: int       # live or faded (updated within 60 s)
+    live: int       # live or faded (updated within STALE_AFTER_S)
     stale: int
     lost: int
 
