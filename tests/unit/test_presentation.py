@@ -4,13 +4,13 @@ import re
 from pathlib import Path
 
 import pytest
-from cartrack_desktop.view.fleet_view import FixState, fix_state
 
 from cartrack_desktop.domain import presentation as pr
 from cartrack_desktop.domain.dispatch import PRIORITIES
 from cartrack_desktop.domain.geo import COMPASS_POINTS, compass_point
 from cartrack_desktop.domain.models import UnitStatus
 from cartrack_desktop.ui.formatting import fmt_age
+from cartrack_desktop.view.fleet_view import FixState, fix_state
 
 pytestmark = pytest.mark.unit
 
