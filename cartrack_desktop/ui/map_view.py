@@ -91,7 +91,6 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
         super().__init__(parent)
         self._tile_origin = tile_origin
         self._logged: set[str] = set()
-        self.blocked = 0
 
     def _allowed(self, url: QUrl) -> bool:
         scheme = url.scheme()
@@ -107,7 +106,6 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
         if self._allowed(url):
             return
         info.block(True)
-        self.blocked += 1
         key = f"{url.scheme()}://{url.host()}"
         if key not in self._logged:
             self._logged.add(key)
