@@ -314,3 +314,17 @@ def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot,
         double_click(target, at)
     assert page_state(qtbot, app)["errors"] == []
     run_coro(qtbot, client.aclose())
+
+
+def test_background_notices_reach_the_banner_and_the_status_bar(qtbot, app):
+    """What a background task reports on the error bus is shown; a server coming back hides the banner."""
+    from cartrack_desktop.services.errors import Level
+
+    errors = app.desk.ctx.errors
+    errors.report("sync", "MongoDB write failed: <b>not markup</b>", Level.ERROR)
+    banner = app.window.banner
+    assert banner.isVisible() and banner.text.text() == "sync: MongoDB write failed: <b>not markup</b>"
+    assert app.window.statusBar().currentMessage() == banner.text.text()
+    errors.report("Redis", "connected", Level.INFO)
+    assert not banner.isVisible()
+    assert app.window.statusBar().currentMessage() == "Redis: connected"

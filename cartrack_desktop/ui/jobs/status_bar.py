@@ -1,4 +1,5 @@
-"""The status bar's texts: Redis, MongoDB, live units, update rate, last sync, rejected input."""
+"""The status bar's texts (Redis, MongoDB, live units, update rate, last sync, rejected input) and the
+background's notices (error bus) in the banner and the status bar."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 
 from PySide6.QtCore import QObject
 
-from ...services.errors import Notice
+from ...services.errors import Level, Notice
 from ...services.live_feed import FeedState
 from .context import DeskContext
 from .feed import FeedLink
@@ -23,7 +24,12 @@ class StatusBar(QObject):
         ticker.ticked.connect(self.update)
         self._unsubscribe = ctx.errors.subscribe(self._on_notice)
 
-    def _on_notice(self, _notice: Notice) -> None:
+    def _on_notice(self, notice: Notice) -> None:
+        w = self._ctx.window
+        level = {Level.ERROR: "error", Level.WARNING: "warning"}.get(notice.level, "info")
+        w.show_notice(f"{notice.source}: {notice.message}", level)
+        if notice.level is Level.INFO and notice.source in ("Redis", "MongoDB"):
+            w.banner.hide()  # the outage the banner reported is over
         self.update()    # a notice often says a server came or went: show it now, not within a second
 
     def update(self) -> None:
