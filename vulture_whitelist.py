@@ -42,3 +42,11 @@ _.default_css
 # use (README "Data contracts"); the tests and the ACL test exercise them.
 _.update_car_location
 _.get_car_location
+
+# The window's jobs: the Desk builds and owns them (they react to signals; tests and
+# scripts/demo_screenshot.py reach them as desk.X).
+_.fleet_link
+_.dispatching
+_.unit_actions
+_.fleet_editor
+_.arrivals

@@ -287,7 +287,7 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
     n = median(naive["drawn_lag"])
     ours_cond = {
         **common, "page": "product map page (MapView, resources/map modules, canvas layer)",
-        "payload": "MapWire.payload() columns via FleetState, as the controller sends it",
+        "payload": "MapWire.payload() columns via FleetState, as the window's FramePump sends it",
         "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["drawn_lag"]),
         "emit_to_report_ms": summary(ours["samples"]),
         "page_profile_ms": {k: summary(v) for k, v in ours["profile"].items()},
