@@ -29,6 +29,7 @@ from .events import EventsListener
 from .lease import Lease
 from .live_store import LiveStore
 from .outbox import Op, Outbox
+from .private_files import make_private, restrict_umask
 from .redaction import register_url
 from .redis_conn import make_redis
 from .rejections import RejectionCounter
@@ -45,6 +46,7 @@ HEALTH_EVERY_S = 2.0
 ARRIVALS_EVERY_S = 1.0
 SERVER_STOP_RESERVE_S = 1.5   # of the shutdown budget, kept for stopping the child servers
 MONGO_TIMEOUT_MS = 5000
+MONGO_CREDENTIALS_FILE = "mongo-credentials.json"   # in the data dir, 0600: the embedded database's app user
 
 
 @dataclass
@@ -89,11 +91,14 @@ class Runtime:
         say = progress or (lambda msg: log.info("%s", msg))
         s = self.settings
         run_dir = s.data_dir / "run"
+        restrict_umask()   # everything this process and its servers write is private to the user
         try:
+            s.data_dir.mkdir(parents=True, exist_ok=True)
             if s.redis_url is None or s.mongo_uri is None:
-                s.data_dir.mkdir(parents=True, exist_ok=True)
                 self._lock = DataDirLock(s.data_dir)
                 self._lock.acquire()
+            # an earlier version (or a copy) may have left files readable by others: repair them
+            await asyncio.to_thread(make_private, s.data_dir)
             starts = []
             if s.redis_url is None:
                 say("Starting the embedded Redis server…")
@@ -101,7 +106,9 @@ class Runtime:
                 starts.append(self._embedded_redis.start())
             if s.mongo_uri is None:
                 say("Starting the embedded database (SecantusDB)…")
-                self._embedded_mongo = EmbeddedMongo(run_dir, s.data_dir / "mongo")
+                self._embedded_mongo = EmbeddedMongo(run_dir, s.data_dir / "mongo",
+                                                     credentials_file=s.data_dir / MONGO_CREDENTIALS_FILE,
+                                                     db_name=s.mongo_db)
                 starts.append(self._embedded_mongo.start())
             if starts:
                 await asyncio.gather(*starts)
