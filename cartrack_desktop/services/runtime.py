@@ -33,6 +33,7 @@ from .infra.errors import ErrorBus
 from .infra.health import Health, HealthMonitor
 from .infra.lease import Lease
 from .infra.mongo import Doc
+from .infra.private_files import make_private, restrict_umask
 from .infra.redaction import register_url
 from .infra.redis_conn import make_redis
 from .infra.rejections import RejectionCounter
@@ -61,7 +62,7 @@ class Runtime:
         self.mongo_rejections = RejectionCounter("mongodb")
         self.fleet = Fleet(self.errors)   # exists before start: the window subscribes to it first
         self.servers = EmbeddedServers(settings.data_dir, redis=settings.redis_url is None,
-                                       mongo=settings.mongo_uri is None)
+                                       mongo=settings.mongo_uri is None, mongo_db=settings.mongo_db)
         self.redis_url = ""
         self.mongo_uri = ""
         self.store: LiveStore | None = None
@@ -81,6 +82,10 @@ class Runtime:
     async def start(self, progress: Callable[[str], object] | None = None) -> None:
         say = progress or (lambda msg: log.info("%s", msg))
         s = self.settings
+        restrict_umask()   # everything this process and its servers write is private to the user
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        # an earlier version (or a copy) may have left files readable by others: repair them
+        await asyncio.to_thread(make_private, s.data_dir)
         await self.servers.start(say)
         self.redis_url = s.redis_url or (self.servers.redis.url if self.servers.redis else "")
         self.mongo_uri = s.mongo_uri or (self.servers.mongo.uri if self.servers.mongo else "")

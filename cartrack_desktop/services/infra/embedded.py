@@ -2,7 +2,11 @@
 
 Safety rules:
 - Both listen on loopback only; Redis on a unix socket in a private (0700) directory,
-  with a random password. Nothing is passed on the command line that should stay secret.
+  with a random password. SecantusDB cannot listen on a unix socket, so it listens on a
+  loopback port with authentication (SCRAM-SHA-256): a user with a random password, provisioned
+  while the server is down (mongo_provision.py), its password in a 0600 file in the data
+  directory. Nothing is passed on the command line that should stay secret.
+- Children run with umask 077: their storage, logs and sockets are private to the user.
 - Children get PR_SET_PDEATHSIG (Linux) through a tiny exec trampoline, so they die with us
   even after a SIGKILL. Pid files let the next start reap anything left anyway; an
   exclusive lock on the data directory makes sure we never reap another live instance's
@@ -16,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -32,6 +37,7 @@ from urllib.parse import quote
 
 import psutil
 
+from .private_files import FILE_MODE, write_private
 from .redaction import register_secret
 from .timeouts import within
 
@@ -47,7 +53,7 @@ STOP_TIMEOUT_S = 5.0   # default grace before SIGKILL (storage is journaled); sh
 # process ended when the X display went away), leaving an orphan holding the data directory.
 # Both servers survive a SIGKILL: Redis keeps nothing, SecantusDB's storage is journaled
 # (tests/integration/test_faults.py kills it in the middle of a bulk write).
-# It can also lower the server's CPU priority (argv[2]: a nice increment).
+# It also makes the child's files private (umask 077) and can lower its CPU priority (argv[2]).
 _TRAMPOLINE = (
     "import ctypes,os,signal,sys\n"
     "try:\n"
@@ -56,6 +62,7 @@ _TRAMPOLINE = (
     " pass\n"
     "if os.getppid()!=int(sys.argv[1]):\n"
     " sys.exit(3)\n"
+    "os.umask(0o077)\n"
     "os.nice(int(sys.argv[2]))\n"
     "os.execv(sys.argv[3],sys.argv[3:])\n"
 )
@@ -70,6 +77,13 @@ class EmbeddedError(RuntimeError):
 
 class DataDirInUse(EmbeddedError):
     pass
+
+
+AUTH_FAILED_CODE = 18   # MongoDB's AuthenticationFailed
+
+
+class _AuthRefused(Exception):
+    """The server is up but refuses the stored credentials (a readiness probe's final answer)."""
 
 
 def free_tcp_port() -> int:
@@ -165,7 +179,9 @@ class _EmbeddedServer:
 
     async def _spawn(self, argv: list[str], log_path: Path, *, nice: int = 0) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        logf = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - local log file, handed to the child
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)  # private, whatever the umask
+        os.fchmod(fd, FILE_MODE)
+        logf = os.fdopen(fd, "ab")
         try:
             if sys.platform.startswith("linux"):
                 argv = [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, str(os.getpid()), str(nice), *argv]
@@ -180,7 +196,7 @@ class _EmbeddedServer:
             logf.close()
         self._child = _Child(self.name, proc, log_path)
         self._log_path = log_path
-        self.pid_file.write_text(f"{proc.pid} {os.getpid()}\n")
+        write_private(self.pid_file, f"{proc.pid} {os.getpid()}\n")
 
     def _log_tail(self) -> str:
         if self._log_path is None:
@@ -202,6 +218,8 @@ class _EmbeddedServer:
             try:
                 if await probe():
                     return
+            except _AuthRefused:
+                raise
             except Exception as exc:  # noqa: BLE001 - not up yet
                 log.debug("embedded %s not ready yet: %s", self.name, exc)
             if time.monotonic() > deadline:
@@ -313,38 +331,118 @@ class EmbeddedRedis(_EmbeddedServer):
             self._sock_dir = None
 
 
+MONGO_USER = "cartrack"
+MONGO_CREDENTIALS_FILE = "mongo-credentials.json"   # in the data dir, 0600: the embedded database's app user
+PROVISION_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class MongoCredentials:
+    user: str
+    password: str
+
+
+def load_or_create_credentials(path: Path) -> tuple[MongoCredentials, bool]:
+    """The embedded database's app user, from its 0600 file; a new random one if there is none.
+
+    Returns (credentials, created). The file is JSON `{"user", "password"}`; an unreadable or
+    malformed file is replaced by new credentials (the user is provisioned again).
+    """
+    try:
+        data = json.loads(path.read_text())
+        if (isinstance(data, dict) and isinstance(data.get("user"), str) and data["user"]
+                and isinstance(data.get("password"), str) and len(data["password"]) >= 16):
+            creds = MongoCredentials(data["user"], data["password"])
+            register_secret(creds.password)
+            return creds, False
+        log.warning("embedded database credentials in %s are malformed; provisioning new ones", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("embedded database credentials in %s unreadable (%s); provisioning new ones", path, exc)
+    creds = MongoCredentials(MONGO_USER, secrets.token_urlsafe(32))
+    register_secret(creds.password)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, json.dumps({"user": creds.user, "password": creds.password}) + "\n")
+    return creds, True
+
+
 class EmbeddedMongo(_EmbeddedServer):
-    """secantusd-py (MongoDB wire protocol) on a free loopback port; storage under the data dir."""
+    """secantusd-py (MongoDB wire protocol) on a free loopback port, with authentication.
+
+    Storage under the data dir. The app's user (readWrite on the app's database only) is
+    provisioned while the server is down: on the first start, when an earlier version left an
+    unauthenticated data directory (the migration), and whenever the server refuses the stored
+    credentials (a restored or replaced storage directory).
+    """
 
     name = "mongo"
 
-    def __init__(self, state_dir: Path, storage_dir: Path) -> None:
+    def __init__(self, state_dir: Path, storage_dir: Path, *, credentials_file: Path, db_name: str) -> None:
         super().__init__(state_dir)
         self.storage_dir = storage_dir
+        self.credentials_file = credentials_file
+        self.db_name = db_name
         self.port = 0
         self.uri = ""
 
     def _owns(self, cmdline: str) -> bool:
         return "secantusd-py" in cmdline and str(self.storage_dir) in cmdline
 
-    async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
-        from pymongo import AsyncMongoClient
+    async def _provision(self, creds: MongoCredentials) -> None:
+        """Write the app user into the storage (server not running); password via stdin."""
+        log.info("provisioning the embedded database's user (authentication on)")
+        argv = [sys.executable, "-m", "cartrack_desktop.services.infra.mongo_provision", str(self.storage_dir),
+                creds.user, self.db_name]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        try:
+            _out, err = await within(proc.communicate((creds.password + "\n").encode()), PROVISION_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise EmbeddedError("provisioning the embedded database's user timed out") from None
+        if proc.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise EmbeddedError(f"could not provision the embedded database's user: {tail[0][:300]}")
 
+    async def start(self, timeout: float = READY_TIMEOUT_S) -> str:
         binary = find_secantusd()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.reap_stale()
         conf = self.state_dir / "secantusd.toml"  # explicit (empty) config: no auto-discovery
         if not conf.exists():
-            conf.write_text("# defaults; CarTrack passes its settings as flags\n")
+            write_private(conf, "# defaults; CarTrack passes its settings as flags\n")
+        creds, created = load_or_create_credentials(self.credentials_file)
         t0 = time.monotonic()
+        if created:
+            await self._provision(creds)
         log.info("starting embedded MongoDB-wire server (SecantusDB) with data in %s", self.storage_dir)
+        try:
+            await self._serve(binary, conf, creds, timeout)
+        except _AuthRefused:
+            # the storage does not know our user (restored from elsewhere, or provisioned by
+            # a build that died before writing the file): provision again, with the server down
+            await self.stop()
+            await self._provision(creds)
+            await self._serve(binary, conf, creds, timeout)
+        log.info("embedded MongoDB-wire server ready on port %d in %.2f s", self.port, time.monotonic() - t0)
+        return self.uri
+
+    async def _serve(self, binary: str, conf: Path, creds: MongoCredentials, timeout: float) -> None:
+        from pymongo import AsyncMongoClient
+        from pymongo.errors import OperationFailure
+
         for attempt in range(3):
             self.port = free_tcp_port()
-            self.uri = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+            self.uri = (f"mongodb://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@127.0.0.1:"
+                        f"{self.port}/?directConnection=true&authSource=admin&authMechanism=SCRAM-SHA-256")
             await self._spawn(
                 [binary, "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--storage-path", str(self.storage_dir), "--log-level", "WARNING",
+                 "--storage-path", str(self.storage_dir), "--log-level", "WARNING", "--auth",
                  # no replica-set oplog: nothing here uses change streams, and writes are ~20 % cheaper
                  "--standalone"],
                 self.state_dir / "mongo.log", nice=MONGO_NICE,
@@ -354,27 +452,31 @@ class EmbeddedMongo(_EmbeddedServer):
                 client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
                     self.uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300)
                 try:
-                    await client.admin.command("ping")
+                    # a command that needs an authenticated user: ping alone would pass without one
+                    await client[self.db_name].command("listCollections", nameOnly=True)
                     return True
+                except OperationFailure as exc:
+                    if exc.code == AUTH_FAILED_CODE:
+                        raise _AuthRefused from None
+                    raise
                 finally:
                     await client.close()
 
             try:
                 await self._wait_ready(probe, timeout)
-                break
+                return
             except EmbeddedError:
                 if attempt == 2 or "in use" not in self._log_tail().lower():
                     raise
-        log.info("embedded MongoDB-wire server ready on port %d in %.2f s", self.port, time.monotonic() - t0)
-        return self.uri
 
 
 class EmbeddedServers:
     """The servers the settings leave to us (no URL given), under an exclusive lock on the data
     directory: started together, stopped in any case (a failed start stops what did start)."""
 
-    def __init__(self, data_dir: Path, *, redis: bool, mongo: bool) -> None:
+    def __init__(self, data_dir: Path, *, redis: bool, mongo: bool, mongo_db: str) -> None:
         self.data_dir = data_dir
+        self.mongo_db = mongo_db
         self._want_redis = redis
         self._want_mongo = mongo
         self.redis: EmbeddedRedis | None = None
@@ -396,7 +498,9 @@ class EmbeddedServers:
                 starts.append(self.redis.start())
             if self._want_mongo:
                 say("Starting the embedded database (SecantusDB)…")
-                self.mongo = EmbeddedMongo(run_dir, self.data_dir / "mongo")
+                self.mongo = EmbeddedMongo(run_dir, self.data_dir / "mongo",
+                                           credentials_file=self.data_dir / MONGO_CREDENTIALS_FILE,
+                                           db_name=self.mongo_db)
                 starts.append(self.mongo.start())
             await asyncio.gather(*starts)
         except BaseException:
