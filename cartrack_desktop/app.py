@@ -11,8 +11,13 @@ from .logging_setup import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["import-map"]:   # a subcommand: before the settings parse, never imports Qt
+        from .mapdata.cli import import_map_main
+
+        return import_map_main(args[1:])
     try:
-        settings = load_settings(argv)
+        settings = load_settings(args)
     except ConfigError as exc:
         print(f"cartrack-desktop: error: {exc}", file=sys.stderr)
         return 2
