@@ -34,6 +34,8 @@ TYPO_ALTERNATIVES = 3
 MIN_TYPO_TOKEN_CHARS = 3
 NEAR_BONUS = 15.0                # score added for a result at the `near` point, halving every NEAR_HALF_KM
 NEAR_HALF_KM = 3.0
+IMPORTANCE_BONUS = 4.0           # at most, for a motorway; nothing for a footpath-class street
+IMPORTANCE_RANKS = 15
 REVERSE_MAX_DISTANCE_M = 300.0
 INTERSECTION_PREFERENCE_M = 25.0  # at a corner, say the corner even if a house number is a little nearer
 # readings of the query rank above plain name matches: "12 Main St" is an address before it is a street
@@ -134,9 +136,9 @@ class Geocoder:
         out: list[GeocodeResult] = []
         for kind, ref, sim in self._match(text):
             if kind == "s":
-                row = db.execute("SELECT name, lat, lng FROM streets WHERE id = ?", (ref,)).fetchone()
+                row = db.execute("SELECT name, lat, lng, rank FROM streets WHERE id = ?", (ref,)).fetchone()
                 if row:
-                    out.append(GeocodeResult("street", row[0], row[1], row[2], False, sim))
+                    out.append(GeocodeResult("street", row[0], row[1], row[2], False, sim + _importance(row[3])))
             else:
                 row = db.execute("SELECT name, lat, lng, kind FROM places WHERE id = ?", (ref,)).fetchone()
                 if row:
@@ -249,6 +251,11 @@ def _similarity(query_norm: str, name_norm: str) -> float:
     whole = fuzz.ratio(query_norm, name_norm)
     prefix = fuzz.ratio(query_norm, name_norm[: len(query_norm)]) * 0.9 if len(name_norm) > len(query_norm) else 0.0
     return float(max(whole, prefix, fuzz.token_set_ratio(query_norm, name_norm) * 0.95))
+
+
+def _importance(rank: int) -> float:
+    """A few points for major roads: "Mannerh" means Mannerheimintie (primary) before Mannerheiminaukio."""
+    return IMPORTANCE_BONUS * (1.0 - min(rank, IMPORTANCE_RANKS) / IMPORTANCE_RANKS)
 
 
 def _pair(sim_a: dict[int, float], sim_b: dict[int, float], a: int, b: int) -> float:

@@ -61,8 +61,18 @@ class _Stages:
     def __init__(self, report: Reporter) -> None:
         self.report = report
         self._last = (0.0, "")
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+
+    def durations_s(self) -> dict[str, float]:
+        """Wall time per stage (search index and road network run while tippecanoe tiles)."""
+        return {k: round(self.ended.get(k, time.monotonic()) - t0, 2) for k, t0 in self.started.items()}
 
     def __call__(self, stage: str, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        self.started.setdefault(stage, now)
+        if fraction >= 1.0:
+            self.ended[stage] = now
         fraction = min(max(fraction, 0.0), 1.0)
         overall = _STAGE_START[stage] + _STAGE_WEIGHT[stage] * fraction
         if overall - self._last[0] < 0.005 and stage == self._last[1] and not message and fraction < 1.0:
@@ -233,16 +243,20 @@ def _build(source: Path, data_dir: Path, bbox: BBox | None, build: Path, stages:
     path = source
     if bbox is not None:
         path = build / "clipped.osm.pbf"
+        stages("clipping", 0.0)
         clip(source, bbox, path, lambda f: stages("clipping", f))
     features = build / "features.geojsonseq"
+    stages("reading", 0.0)
     collected = read_osm(path, features, lambda f: stages("reading", f))
-    extent = _extent(collected, bbox)
     if sum(collected.layer_counts.values()) == 0:
         raise MapImportError("nothing to import inside the bbox" if bbox else "the file has no map data")
     if not collected.road_ways:
         raise MapImportError("no roads in this area: choose a bbox (or an extract) that covers streets")
+    extent = _extent(collected, bbox)
     tiler = _Tiler(features, build / TILES_NAME, build / "tiles-tmp")
+    stages("search index", 0.0)
     counts = build_search_index(collected, build / SEARCH_NAME, lambda f: stages("search index", f))
+    stages("road network", 0.0)
     counts.update(build_road_network(collected.road_ways, collected.restrictions, build / ROADS_NAME,
                                      lambda f: stages("road network", f)))
     tiler.wait(lambda f: stages("tiles", f))
@@ -259,7 +273,8 @@ def _build(source: Path, data_dir: Path, bbox: BBox | None, build: Path, stages:
     manifest = Manifest(
         schema_version=SCHEMA_VERSION, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source={"name": source.name, "path": str(source.resolve()), "size_bytes": source.stat().st_size,
-                "clip_bbox": bbox.as_list() if bbox else None, "import_s": round(time.monotonic() - started, 1)},
+                "clip_bbox": bbox.as_list() if bbox else None, "import_s": round(time.monotonic() - started, 1),
+                "stage_s": {**stages.durations_s(), "tippecanoe": tiler.seconds}},
         bbox=extent, centre=extent.centre, counts=counts, zooms=(MIN_ZOOM, MAX_ZOOM), tiler=tiler.version)
     (build / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
     installed = store.install(data_dir, build)
@@ -274,13 +289,16 @@ class _Tiler:
         tmp.mkdir(exist_ok=True)
         self.version = tiler_version()
         self.fraction = 0.0
+        self.seconds = 0.0            # tippecanoe's own wall time
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(features, out, tmp), name="tiler", daemon=True)
         self._thread.start()
 
     def _run(self, features: Path, out: Path, tmp: Path) -> None:
+        t0 = time.monotonic()
         try:
             build_tiles(features, out, tmp, self._progress, wrap=tool_command)
+            self.seconds = round(time.monotonic() - t0, 2)
         except Exception as exc:  # noqa: BLE001 (handed to wait(), which re-raises it on the import's thread)
             self.error = exc
 

@@ -95,12 +95,23 @@ class _FeatureSink:
                        + b',"geometry":' + geom + b"}\n")
         self.c.layer_counts[layer] = self.c.layer_counts.get(layer, 0) + 1
 
-    def extend_bounds(self, lats: np.ndarray, lngs: np.ndarray) -> None:
+    def address(self, number: str, lat: float, lng: float) -> None:
+        """The commonest feature (a house number), written without the general path's dict work."""
+        self.out.write(_ADDRESS_FEATURE % (orjson.dumps(number), lng, lat))
+        self.c.layer_counts["buildings"] = self.c.layer_counts.get("buildings", 0) + 1
+
+    def extend_bounds(self, lats: list[float], lngs: list[float]) -> None:
         b = self.c.bounds
-        b[0] = min(b[0], float(lats.min()))
-        b[1] = min(b[1], float(lngs.min()))
-        b[2] = max(b[2], float(lats.max()))
-        b[3] = max(b[3], float(lngs.max()))
+        b[0] = min(b[0], *lats)
+        b[1] = min(b[1], *lngs)
+        b[2] = max(b[2], *lats)
+        b[3] = max(b[3], *lngs)
+
+
+_ADDRESS_FEATURE = (b'{"type":"Feature","tippecanoe":{"layer":"buildings","minzoom":%d},"properties":'
+                    b'{"kind":"address","addr_housenumber":%%s,"min_zoom":%d},'
+                    b'"geometry":{"type":"Point","coordinates":[%%.7f,%%.7f]}}\n') % (schema.ADDRESS_MIN_ZOOM,
+                                                                                 schema.ADDRESS_MIN_ZOOM)
 
 
 def _line_geometry(lats: np.ndarray, lngs: np.ndarray) -> bytes:
@@ -155,8 +166,7 @@ class OsmReader:
             self.c.address_nodes[n.id] = (number, street, lat, lng)
             if street:
                 self.c.addresses.append((number, street, lat, lng))
-            self.sink.write("buildings", schema.ADDRESS_MIN_ZOOM, {"kind": "address", "addr_housenumber": number},
-                            _point_geometry(lat, lng))
+            self.sink.address(number, lat, lng)
         name = clean_text(tags.get("name"))
         if not name and tags.get("amenity") not in schema.IMPORTANT_POIS:
             return   # unnamed: neither a place nor a poi worth a search entry
@@ -204,7 +214,7 @@ class OsmReader:
             self.c.interpolations.append((clean_text(interpolation, 12), street, refs.tolist(),
                                           list(zip(lats.tolist(), lngs.tolist(), strict=True))))
             return
-        self.sink.extend_bounds(lats, lngs)
+        self.sink.extend_bounds(lats_l, lngs_l)
         if highway is not None:
             self._highway(w.id, tags, highway, refs, lats, lngs)
         elif tags.get("railway") in schema.RAIL_KINDS:
@@ -263,8 +273,7 @@ class OsmReader:
                 street = clean_text(tags.get("addr:street") or tags.get("addr:place"))
                 if street:
                     self.c.addresses.append((number, street, lat, lng))
-                self.sink.write("buildings", schema.ADDRESS_MIN_ZOOM,
-                                {"kind": "address", "addr_housenumber": number}, _point_geometry(lat, lng))
+                self.sink.address(number, lat, lng)
             if poi is not None:
                 self._poi(tags, name, lat, lng)
 

@@ -301,8 +301,11 @@ def _link_addresses(c: Collected, streets: list[_Street]) -> tuple[list[AddressR
     seen: set[tuple[int, str]] = set()
     mapped = [(n, s, lat, lng, 0) for n, s, lat, lng in c.addresses]
     approx = [(n, s, lat, lng, 1) for n, s, lat, lng in expand_interpolations(c)]
+    norms: dict[str, str] = {}    # a street's name repeats for each of its addresses: normalise it once
     for number, street_name, lat, lng, approximate in mapped + approx:
-        norm = normalize(street_name)
+        norm = norms.get(street_name)
+        if norm is None:
+            norm = norms[street_name] = normalize(street_name)
         if not norm:
             continue
         sid = _nearest_street(streets, by_norm.get(norm, []), lat, lng)
