@@ -62,9 +62,11 @@ def import_map_main(argv: Sequence[str]) -> int:
     try:
         bbox = BBox.parse(args.bbox) if args.bbox else None
         settings = load_settings(["--data-dir", args.data_dir] if args.data_dir else [])
-    except ValueError:
+    except ValueError as exc:
+        print(f"cartrack-desktop import-map: error: --bbox: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ConfigError:
+    except ConfigError as exc:
+        print(f"cartrack-desktop import-map: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     printer = _Printer(sys.stderr)
     job = ImportJob(Path(args.file), settings.data_dir, bbox).start()
@@ -74,12 +76,27 @@ def import_map_main(argv: Sequence[str]) -> int:
         job.cancel()
         _follow(job, printer)
         printer.end()
+        print("import cancelled; the previous map is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     printer.end()
     if isinstance(outcome, DoneEvent):
+        _summary(outcome)
         return EXIT_OK
-    outcome.message if isinstance(outcome, FailedEvent) else "cancelled"
+    message = outcome.message if isinstance(outcome, FailedEvent) else "cancelled"
+    print(f"cartrack-desktop import-map: {message}; the current map is unchanged", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _summary(done: DoneEvent) -> None:
+    m = done.installed.manifest
+    c = m.counts
+    print(f"map imported into {done.installed.directory}\n"
+          f"  area {m.bbox.south:.5f},{m.bbox.west:.5f},{m.bbox.north:.5f},{m.bbox.east:.5f} "
+          f"(centre {m.centre[0]:.5f},{m.centre[1]:.5f})\n"
+          f"  {c.get('tiles', 0)} tiles (zoom {m.zooms[0]}-{m.zooms[1]}), {c.get('streets', 0)} streets, "
+          f"{c.get('intersections', 0)} intersections, {c.get('addresses', 0)} addresses, "
+          f"{c.get('places', 0)} places, {c.get('road_edges', 0)} road edges\n"
+          f"  map data {m.attribution} (ODbL)")
 
 
 def _follow(job: ImportJob, printer: _Printer) -> DoneEvent | FailedEvent | CancelledEvent:
