@@ -102,6 +102,11 @@ class ImportJob:
         return self
 
     @property
+    def pid(self) -> int | None:
+        """The import process's id (also its process group's): for monitoring, e.g. the benchmark's RSS."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self.state == "running"
 
