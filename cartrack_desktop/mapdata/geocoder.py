@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 from ..domain.geo import haversine_km
 from . import interpolation
 from .names import normalize, parse_query, tokens
-from .search_index import INDEX_SCHEMA_VERSION, M_PER_DEG
+from .search_index import INDEX_SCHEMA_VERSION, cells_around
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ NEAR_HALF_KM = 3.0
 IMPORTANCE_BONUS = 4.0           # at most, for a motorway; nothing for a footpath-class street
 IMPORTANCE_RANKS = 15
 REVERSE_MAX_DISTANCE_M = 300.0
+MAX_REVERSE_DISTANCE_M = 5_000.0  # bounds the cells a reverse lookup reads
 INTERSECTION_PREFERENCE_M = 25.0  # at a corner, say the corner even if a house number is a little nearer
 # readings of the query rank above plain name matches: "12 Main St" is an address before it is a street
 KIND_BONUS: dict[str, float] = {"address": 20.0, "intersection": 20.0, "street": 0.0, "place": 0.0}
@@ -201,8 +202,9 @@ class Geocoder:
         """The nearest address or intersection to a point (a corner wins when about as near), or None."""
         if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
             return None
-        address = self._nearest("address_rtree", lat, lng, max_distance_m)
-        corner = self._nearest("intersection_rtree", lat, lng, max_distance_m)
+        max_distance_m = min(max(max_distance_m, 0.0), MAX_REVERSE_DISTANCE_M)
+        address = self._nearest("addresses", lat, lng, max_distance_m)
+        corner = self._nearest("intersections", lat, lng, max_distance_m)
         db = self._db()
         if corner is not None and (address is None or corner[1] <= address[1] + INTERSECTION_PREFERENCE_M):
             label, clat, clng = db.execute("SELECT label, lat, lng FROM intersections WHERE id = ?",
@@ -216,11 +218,10 @@ class Geocoder:
         return GeocodeResult("address", f"{number} {name}", alat, alng, bool(approx), 100.0, address[1], name)
 
     def _nearest(self, table: str, lat: float, lng: float, max_m: float) -> tuple[int, float] | None:
-        dlat = max_m / M_PER_DEG
-        dlng = max_m / (M_PER_DEG * max(math.cos(math.radians(lat)), 0.01))
-        rows = self._db().execute(
-            f"SELECT id, min_lat, min_lng FROM {table} WHERE min_lat >= ? AND max_lat <= ? "  # noqa: S608 (constant)
-            "AND min_lng >= ? AND max_lng <= ?", (lat - dlat, lat + dlat, lng - dlng, lng + dlng)).fetchall()
+        cells = cells_around(lat, lng, max_m)
+        marks = ",".join("?" * len(cells))
+        rows = self._db().execute(f"SELECT id, lat, lng FROM {table} WHERE cell IN ({marks})",  # noqa: S608 (constants)
+                                  cells).fetchall()
         best: tuple[int, float] | None = None
         for rid, plat, plng in rows:
             d = haversine_km(lat, lng, plat, plng) * 1000.0
