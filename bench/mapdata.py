@@ -72,7 +72,7 @@ class _PeakTree:
 
 def _import(source: Path, data_dir: Path, bbox: BBox | None = None) -> tuple[InstalledMap, float, _PeakTree]:
     t0 = time.perf_counter()
-    job = ImportJob(source, data_dir, bbox).start()
+    job = ImportJob(source, data_dir, bbox, nice=0).start()   # the import's own speed, as the CLI runs it
     assert job.pid is not None
     sampler = _PeakTree(job.pid)
     try:

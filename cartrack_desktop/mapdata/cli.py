@@ -69,7 +69,7 @@ def import_map_main(argv: Sequence[str]) -> int:
         print(f"cartrack-desktop import-map: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     printer = _Printer(sys.stderr)
-    job = ImportJob(Path(args.file), settings.data_dir, bbox).start()
+    job = ImportJob(Path(args.file), settings.data_dir, bbox, nice=0).start()
     try:
         outcome = _follow(job, printer)
     except KeyboardInterrupt:

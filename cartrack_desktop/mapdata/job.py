@@ -35,7 +35,9 @@ from .store import InstalledMap, mapdata_dir
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 1_000_000
-KILL_WAIT_S = 10.0
+# The window's import yields the CPU to the live map and the feed (the machine may have two cores);
+# it only runs slower when something else wants the CPU. The command line passes 0.
+WINDOW_NICE = 10
 State = Literal["new", "running", "done", "failed", "cancelled"]
 
 
@@ -70,8 +72,9 @@ class ImportJob:
     """One import in a child process. start() once; poll() from any thread; cancel() at any time."""
 
     def __init__(self, source: Path, data_dir: Path, bbox: BBox | None = None,
-                 on_event: Callable[[ImportEvent], None] | None = None) -> None:
+                 on_event: Callable[[ImportEvent], None] | None = None, nice: int = WINDOW_NICE) -> None:
         self.source = Path(source)
+        self.nice = nice
         self.data_dir = Path(data_dir)
         self.bbox = bbox
         self.on_event = on_event      # called on the reader thread: marshal to the UI thread yourself
@@ -92,6 +95,8 @@ class ImportJob:
         cmd = [sys.executable, "-m", "cartrack_desktop.mapdata.worker", str(self.source), str(self.data_dir)]
         if self.bbox is not None:
             cmd += ["--bbox", ",".join(repr(v) for v in self.bbox.as_list())]
+        if self.nice > 0:
+            cmd += ["--nice", str(self.nice)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       env=env, start_new_session=True)   # its own group: cancel kills its tools too

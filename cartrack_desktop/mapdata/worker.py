@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source")
     ap.add_argument("data_dir")
     ap.add_argument("--bbox")
+    ap.add_argument("--nice", type=int, default=0, help="lower this process's (and its tools') CPU priority")
     args = ap.parse_args(argv)
     pdeathsig()            # die with the app, whatever way it ends
+    if args.nice > 0:
+        os.nice(min(args.nice, 19))
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

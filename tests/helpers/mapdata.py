@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cartrack_desktop.mapdata.job import ImportJob, ProgressEvent
+from cartrack_desktop.mapdata.job import ImportJob
 from cartrack_desktop.mapdata.manifest import BBox
 from cartrack_desktop.mapdata.store import InstalledMap, mapdata_dir
 
@@ -15,14 +15,6 @@ IMPORT_TIMEOUT_S = 240.0
 def import_map(source: Path, data_dir: Path, bbox: BBox | None = None) -> InstalledMap:
     """Import through ImportJob (its own process, as the window does); raises MapImportError on failure."""
     return ImportJob(source, data_dir, bbox).start().wait(IMPORT_TIMEOUT_S)
-
-
-def stages_seen(job: ImportJob) -> list[str]:
-    seen: list[str] = []
-    for e in job.poll():
-        if isinstance(e, ProgressEvent) and (not seen or seen[-1] != e.progress.stage):
-            seen.append(e.progress.stage)
-    return seen
 
 
 def leftovers(data_dir: Path) -> list[str]:

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from cartrack_desktop.mapdata.geocoder import Geocoder
+from cartrack_desktop.mapdata.job import ImportJob, ProgressEvent
 from cartrack_desktop.mapdata.manifest import BBox
+from cartrack_desktop.mapdata.pipeline import STAGES
 from cartrack_desktop.mapdata.roads import RoadNetwork, load_road_network
 from cartrack_desktop.mapdata.store import InstalledMap
 from cartrack_desktop.mapdata.tags import KMH_PER_MPH
-from tests.helpers.mapdata import import_map
+from tests.helpers.mapdata import IMPORT_TIMEOUT_S, import_map
 from tests.helpers.synthetic_city import PEACHTREE, CityInfo, build_city
 
 
@@ -128,7 +130,15 @@ def test_turn_restriction_kept(network: RoadNetwork, city: CityInfo) -> None:
 def test_bbox_clips_the_import(city: CityInfo, tmp_path: Path) -> None:
     (s, w), (n, e) = city.intersection(1, 1), city.intersection(4, 5)
     bbox = BBox(s - 0.0001, w - 0.0001, n + 0.0001, e + 0.0001)
-    clipped = import_map(city.path, tmp_path, bbox)
+    job = ImportJob(city.path, tmp_path, bbox).start()
+    clipped = job.wait(IMPORT_TIMEOUT_S)
+    events = [e.progress for e in job.poll() if isinstance(e, ProgressEvent)]
+    order = [name for name, _w in STAGES]
+    stages = list(dict.fromkeys(p.stage for p in events))
+    assert stages == order, stages                     # every stage, in order
+    fractions = [p.fraction for p in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(0.0 <= p.stage_fraction <= 1.0 for p in events)
     m = clipped.manifest
     assert m.source["clip_bbox"] == bbox.as_list()
     assert bbox.south <= m.bbox.south and m.bbox.north <= bbox.north
