@@ -66,6 +66,7 @@ class Geocoder:
         if not path.is_file():
             raise GeocoderError(f"no search index at {path}")
         self.path = path
+        self._resolved = path.resolve()     # one version, even if `current` is swapped meanwhile
         self._local = threading.local()
         db = self._db()
         try:
@@ -80,8 +81,11 @@ class Geocoder:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"   # never written after the swap
-            db = sqlite3.connect(uri, uri=True, check_same_thread=True)
+            uri = f"{self._resolved.as_uri()}?mode=ro&immutable=1"   # never written after the swap
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=True)
+            except sqlite3.Error as exc:   # e.g. a newer import replaced this map: open a new Geocoder
+                raise GeocoderError(f"search index {self.path} cannot be opened: {exc}") from None
             self._local.db = db
         return db
 

@@ -117,13 +117,24 @@ def new_build_dir(data_dir: Path) -> Path:
 
 
 def remove_stale_builds(data_dir: Path, keep: Path | None = None) -> None:
-    """Delete build directories left by imports that crashed (call while holding the ImportLock)."""
+    """Delete what imports that died left: build directories, and a version renamed into versions/ but
+    never made current (killed between the rename and the link swap). Call while holding the ImportLock."""
     root = mapdata_dir(data_dir)
     if not root.is_dir():
         return
     for p in root.iterdir():
-        if p.name.startswith(BUILD_PREFIX) and p != keep:
-            shutil.rmtree(p, ignore_errors=True)
+        if (p.name.startswith(BUILD_PREFIX) and p != keep) or p.name.startswith(f".{CURRENT_LINK}-"):
+            if p.is_symlink() or p.is_file():
+                p.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+    link = root / CURRENT_LINK
+    current = link.resolve() if link.is_symlink() else None
+    versions = root / VERSIONS_DIR
+    if versions.is_dir():
+        for v in versions.iterdir():
+            if v.resolve() != current:
+                shutil.rmtree(v, ignore_errors=True)
 
 
 def install(data_dir: Path, build_dir: Path) -> InstalledMap:

@@ -147,3 +147,58 @@ def test_cli_never_imports_qt(city: CityInfo, tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code, str(city.path), str(tmp_path)], capture_output=True,
                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
+
+
+def _hostile_pbf(path: Path) -> None:
+    """Two streets and a house whose tags try everything an OSM editor could type."""
+    import osmium
+    from osmium.osm import mutable
+
+    evil = "<script>alert(1)</script>\x07\x1b[31m Evil\u202e  Rd\n"   # (a NUL crashes pyosmium's writer)
+    w = osmium.SimpleWriter(str(path), overwrite=True)
+    coords = [(60.0, 25.0), (60.0, 25.002), (60.002, 25.001), (59.998, 25.001), (60.0001, 25.0005)]
+    for i, (lat, lng) in enumerate(coords, start=1):
+        tags = {}
+        if i == 5:
+            tags = {"addr:housenumber": "7" * 100, "addr:street": evil, "name": "x" * 1000, "amenity": "police"}
+        w.add_node(mutable.Node(id=i, location=osmium.osm.Location(lng, lat), tags=tags))
+    w.add_way(mutable.Way(id=1, nodes=[1, 2], tags={"highway": "residential", "name": evil, "maxspeed": "999999",
+                                                     "oneway": "yes;no", "ref": "R" * 500}))
+    w.add_way(mutable.Way(id=2, nodes=[3, 1, 4], tags={"highway": "primary", "name": "Main St",
+                                                        "maxspeed": "-5 mph", "junction": "\u202e"}))
+    w.close()
+
+
+def test_hostile_tags_are_cleaned(tmp_path: Path) -> None:
+    src = tmp_path / "hostile.osm.pbf"
+    _hostile_pbf(src)
+    installed = import_map(src, tmp_path / "data")
+    g = Geocoder(installed.search_path)
+    street = g.search("Evil Rd")[0]
+    assert street.label == "<script>alert(1)</script>[31m Evil Rd"   # control characters gone; the rest is text
+    assert all(ch.isprintable() for ch in street.label)
+    corner = g.search("Main St & Evil")[0]
+    assert corner.kind == "intersection" and "\x1b" not in corner.label
+    police = [r for r in g.search("police") if r.kind == "place"]
+    assert police and len(police[0].label) <= 120
+    g.close()
+    from cartrack_desktop.mapdata.roads import load_road_network
+
+    net = load_road_network(installed.roads_path)
+    assert float(net.edge_speed_kmh.max()) <= 60.0                    # 999999 and -5 mph ignored: class defaults
+    assert net.edge_reversed.any()                                    # "yes;no" is not a one-way
+
+
+def test_leftovers_of_a_killed_import_are_removed(data_dir: Path) -> None:
+    from cartrack_desktop.mapdata.store import mapdata_dir, remove_stale_builds
+
+    before = current_map(data_dir)
+    assert before is not None
+    root = mapdata_dir(data_dir)
+    (root / "build-20260101-000000-abcdef").mkdir()
+    (root / "versions" / "20260101-000000-orphan").mkdir()       # renamed, but the link was never swapped
+    (root / ".current-dead").symlink_to("versions/nowhere")
+    with ImportLock(data_dir):
+        remove_stale_builds(data_dir)
+    _assert_unchanged(data_dir, before)
+    assert not (root / ".current-dead").is_symlink()
