@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from .manifest import BBox, Manifest
-from .pipeline import MapImportError, Progress
+from .progress import MapImportError, Progress
 from .store import InstalledMap, mapdata_dir
 
 log = logging.getLogger(__name__)

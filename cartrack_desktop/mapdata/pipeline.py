@@ -17,11 +17,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
 from .manifest import ROADS_NAME, SCHEMA_VERSION, SEARCH_NAME, TILES_NAME, BBox, Manifest
+from .progress import MapImportError, Progress
 from .reader import Collected, OsmReader
 from .roads import build_road_network
 from .schema import MAX_ZOOM, MIN_ZOOM
@@ -40,18 +40,6 @@ _STAGE_WEIGHT = dict(STAGES)
 PBF_MAGIC = b"OSMHeader"
 OSMIUM_TIMEOUT_S = 6 * 3600.0
 IO_POLL_S = 0.25
-
-
-class MapImportError(RuntimeError):
-    """An import that cannot go on; str() is one clear line for the user. The current map is untouched."""
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    stage: str
-    stage_fraction: float        # 0..1 within the stage
-    fraction: float              # 0..1 of the whole import
-    message: str = ""
 
 
 Reporter = Callable[[Progress], None]

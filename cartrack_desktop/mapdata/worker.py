@@ -21,7 +21,8 @@ from types import FrameType
 from typing import Any
 
 from .manifest import BBox
-from .pipeline import MapImportError, Progress, pdeathsig, run_import
+from .pipeline import pdeathsig, run_import
+from .progress import MapImportError, Progress
 from .store import ImportBusyError
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import pytest
 from cartrack_desktop.mapdata.geocoder import Geocoder
 from cartrack_desktop.mapdata.job import CancelledEvent, ImportCancelled, ImportJob, ProgressEvent
 from cartrack_desktop.mapdata.manifest import BBox
-from cartrack_desktop.mapdata.pipeline import MapImportError
+from cartrack_desktop.mapdata.progress import MapImportError
 from cartrack_desktop.mapdata.store import ImportLock, InstalledMap, current_map
 from tests.helpers.mapdata import IMPORT_TIMEOUT_S, import_map, leftovers
 from tests.helpers.osm_data import helsinki_pbf
