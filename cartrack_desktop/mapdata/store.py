@@ -143,6 +143,9 @@ def install(data_dir: Path, build_dir: Path) -> InstalledMap:
     for name in manifest.files.values():
         if not (build_dir / name).is_file():
             raise FileNotFoundError(f"build is missing {name}")
+    for name in (*manifest.files.values(), MANIFEST_NAME):   # on disk before the link points at them
+        _fsync_file(build_dir / name)
+    _fsync_dir(build_dir)
     root = mapdata_dir(data_dir)
     versions = root / VERSIONS_DIR
     versions.mkdir(exist_ok=True)
@@ -157,6 +160,14 @@ def install(data_dir: Path, build_dir: Path) -> InstalledMap:
             shutil.rmtree(old, ignore_errors=True)
     log.info("map installed: %s", final)
     return InstalledMap(final, manifest)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
