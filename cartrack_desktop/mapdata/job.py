@@ -30,7 +30,7 @@ from typing import Literal
 
 from .manifest import BBox, Manifest
 from .progress import MapImportError, Progress
-from .store import InstalledMap, mapdata_dir
+from .store import BUILD_PREFIX, InstalledMap, current_map, mapdata_dir
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +195,13 @@ class ImportJob:
         return None
 
     def _finish(self, code: int, final: ImportEvent | None) -> None:
+        if self._cancel.is_set() and final is None:
+            final = self._installed_anyway()
         if self._cancel.is_set() and not isinstance(final, DoneEvent):
             self._remove_build_dir()
             self.state = "cancelled"
             event: ImportEvent = CancelledEvent()
-        elif code == 0 and isinstance(final, DoneEvent):
+        elif isinstance(final, DoneEvent) and (code == 0 or self._cancel.is_set()):
             self.installed = final.installed
             self.state = "done"
             event = final
@@ -210,6 +212,18 @@ class ImportJob:
             event = FailedEvent(self.error)
         self._finished.set()
         self._push(event)
+
+    def _installed_anyway(self) -> DoneEvent | None:
+        """A cancel that came after the worker swapped the new map in (but before it said so): report done."""
+        if self._build_dir is None:
+            return None
+        try:
+            installed = current_map(self.data_dir)
+        except ValueError:
+            return None
+        if installed is not None and installed.directory.name == self._build_dir.name.removeprefix(BUILD_PREFIX):
+            return DoneEvent(installed)
+        return None
 
     def _remove_build_dir(self) -> None:
         if self._build_dir is not None:
