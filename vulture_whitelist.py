@@ -50,3 +50,28 @@ _.dispatching
 _.unit_actions
 _.fleet_editor
 _.arrivals
+
+# mapdata: fields of the installed map's data structures (RoadNetwork arrays, manifest, geocode results)
+# read by their users and tests, and the API the window (Import dialog, basemap, search) and routing use.
+_.distance_m
+_.running
+_.schema_version
+_.node_lng
+_.node_osm_id
+_.edge_source
+_.edge_length_m
+_.edge_speed_kmh
+_.edge_time_s
+_.edge_speed_tagged
+_.segment_way_id
+_.restriction_from_edge
+_.restriction_to_edge
+_.restriction_only
+_.out_edges
+_.edge_geometry
+_.edge_name
+_.edge_class_name
+_.LAYERS
+_.tiles_path
+_.patrol_area
+_.max_zoom

@@ -57,6 +57,11 @@ GROUPS: list[Group] = [
     Group("sync", (("sync_cycle_s_10k", "s"), ("sync_cycle_first_s_10k", "s")), mongo=2, timeout_s=300,
           params=lambda q: {"units": 10_000, "cycles": 1 if q else 3, "budget_s": 15.0 if q else 30.0}),
     Group("startup", (("startup_s", "s"),), needs_display=True, timeout_s=150),
+    Group("mapdata", (("map_import_s_metro", "s"), ("map_import_peak_rss_mb_metro", "MB"), ("roads_load_s_metro", "s"),
+                      ("geocode_p50_ms", "ms"), ("geocode_p95_ms", "ms"), ("reverse_geocode_p50_ms", "ms"),
+                      ("map_clip_peak_rss_mb_small", "MB"), ("map_clip_peak_rss_mb_large", "MB")),
+          timeout_s=1200,
+          params=lambda q: {"rows": 224, "cols": 224, "repeats": 3 if q else 20, "clip": not q}),
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}
 BY_GROUP = {g.name: g for g in GROUPS}

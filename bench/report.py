@@ -41,6 +41,10 @@ TARGETS: dict[str, Target] = {
     "sync_cycle_s_10k": _le(1.5),
     "rss_mb_10k": _le(700),
     "startup_s": _le(5),
+    "map_import_s_metro": _le(120),
+    "map_import_peak_rss_mb_metro": _le(2048),
+    "roads_load_s_metro": _le(2),
+    "geocode_p50_ms": _le(20),
 }
 
 ORDER = [
@@ -50,6 +54,8 @@ ORDER = [
     "nearby_speedup_10k", "nearby_seed_batched_p50_ms_10k", "nearby_speedup_batched_10k",
     "sim_tick_cpu_10k", "sim_tick_redis_cpu_10k", "sync_cycle_s_10k",
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
+    "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
+    "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
 ]
 
 

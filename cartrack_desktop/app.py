@@ -13,8 +13,13 @@ from .services.infra.private_files import restrict_umask
 
 def main(argv: Sequence[str] | None = None) -> int:
     restrict_umask()  # police data: every file the app (and its child servers) creates is private
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["import-map"]:   # a subcommand: before the settings parse, never imports Qt
+        from .mapdata.cli import import_map_main
+
+        return import_map_main(args[1:])
     try:
-        settings = load_settings(argv)
+        settings = load_settings(args)
     except ConfigError as exc:
         print(f"cartrack-desktop: error: {exc}", file=sys.stderr)
         return 2
