@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from .dispatch import (
     TimelineKind,
     UnitAssignment,
 )
-from .models import CAR_ID_RE, Position, UnitStatus
+from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, UnitStatus
 
 Loads = Callable[[bytes | str], Any]
 
@@ -56,6 +57,7 @@ REJECTION_KINDS = (
     "bad_batch",
     "bad_text",
     "too_many_units",
+    "bad_device_id",
 )
 
 _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
@@ -395,7 +397,8 @@ def encode_event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[str, Any]:
     """An event from cartrack:events, validated per type. Returns a normalised dict:
-    status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id}.
+    status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id};
+    alarm: see decode_alarm_event.
     """
     obj = parse_json(raw, MAX_EVENT_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != EVENT_VERSION:
@@ -411,4 +414,76 @@ def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[
         if action not in ("add", "remove", "update"):
             raise MessageRejected("bad_type", "fleet action")
         return {"type": "fleet", "action": action, "car_id": validate_car_id(obj.get("car_id"))}
+    if kind == "alarm":
+        return decode_alarm_event(obj)
     raise MessageRejected("bad_type", "event type")
+
+
+# ---- alarms (panic button from a device; acknowledged by a dispatcher) --------------------------
+ALARM_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,80}\Z")
+ALARM_KIND_RE = re.compile(r"[A-Za-z]{1,32}\Z")
+PROTOCOL_RE = re.compile(r"[a-z0-9_]{0,16}\Z")
+ALARM_ACTIONS = ("raise", "ack")
+
+
+def validate_device_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MessageRejected("bad_type", "device_id")
+    if DEVICE_ID_RE.match(value) is None:
+        raise MessageRejected("bad_device_id")
+    return value
+
+
+def _matching(value: Any, pattern: re.Pattern[str], name: str) -> str:
+    if not isinstance(value, str) or pattern.match(value) is None:
+        raise MessageRejected("bad_type", name)
+    return value
+
+
+def encode_alarm(a: Alarm) -> dict[str, Any]:
+    """The raise event's fields (also the value kept in the cartrack:alarms hash)."""
+    return {"alarm_id": a.alarm_id, "car_id": a.car_id, "alarm": a.kind, "at": round(a.at, 3),
+            "raised_at": round(a.raised_at, 3), "lat": a.lat, "lng": a.lng, "device_id": a.device_id,
+            "protocol": a.protocol}
+
+
+def validate_alarm(obj: Any) -> Alarm:
+    if not isinstance(obj, dict) or len(obj) > MAX_OBJECT_KEYS:
+        raise MessageRejected("not_object")
+    device = obj.get("device_id")
+    scene = _scene(obj)
+    return Alarm(
+        alarm_id=_matching(obj.get("alarm_id"), ALARM_ID_RE, "alarm_id"),
+        car_id=validate_car_id(obj.get("car_id")),
+        kind=_matching(obj.get("alarm"), ALARM_KIND_RE, "alarm kind"),
+        at=_as_number(obj.get("at"), "at"),
+        raised_at=_as_number(obj.get("raised_at"), "raised_at"),
+        lat=scene[0] if scene else None,
+        lng=scene[1] if scene else None,
+        device_id=None if device is None else validate_device_id(device),
+        protocol=_matching(obj.get("protocol", ""), PROTOCOL_RE, "protocol"),
+    )
+
+
+def encode_alarm_ack(a: AlarmAck) -> dict[str, Any]:
+    return {"alarm_id": a.alarm_id, "car_id": a.car_id, "by": a.by, "at": round(a.at, 3)}
+
+
+def decode_alarm_event(obj: dict[str, Any]) -> dict[str, Any]:
+    """{"v":1,"type":"alarm","action":"raise",<alarm fields>} or {..,"action":"ack",alarm_id,car_id,by,at}.
+
+    Returns {type: "alarm", action: "raise", alarm: Alarm} or {type: "alarm", action: "ack", ack: AlarmAck}.
+    """
+    action = obj.get("action")
+    if action == "raise":
+        fields = {k: v for k, v in obj.items() if k not in ("v", "type", "action")}
+        return {"type": "alarm", "action": "raise", "alarm": validate_alarm(fields)}
+    if action == "ack":
+        ack = AlarmAck(
+            alarm_id=_matching(obj.get("alarm_id"), ALARM_ID_RE, "alarm_id"),
+            car_id=validate_car_id(obj.get("car_id")),
+            by=validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True),
+            at=_as_number(obj.get("at"), "at"),
+        )
+        return {"type": "alarm", "action": "ack", "ack": ack}
+    raise MessageRejected("bad_type", "alarm action")
