@@ -163,6 +163,14 @@ def _check_ranges(
     return Position(car_id, lat, lng, speed, heading, ts)
 
 
+def check_position(
+    car_id: str, lat: float, lng: float, speed: float, heading: float, ts: float, now: float | None
+) -> Position:
+    """The range checks of validate_position for numbers already known to be finite floats and a
+    car_id already validated (the device ingest's hot path: no dict to build and take apart)."""
+    return _check_ranges(car_id, lat, lng, speed, heading, ts, now)
+
+
 def validate_position(obj: Any, *, now: float | None) -> Position:
     """Validate an already-parsed position object. `now=None` skips the freshness window (history)."""
     if not isinstance(obj, dict):

@@ -267,9 +267,9 @@ class HttpConnection(asyncio.Protocol):
         srv = self.server
         srv.requests += 1
         keep_alive = self.parser.should_keep_alive()
-        url = httptools.parse_url(bytes(self._url))
-        req = Request(self.parser.get_method().decode("ascii", "replace"),
-                      url.path.decode("latin-1") if url.path else "/", url.query or b"",
+        path, _, query = bytes(self._url).partition(b"?")
+        query = query.partition(b"#")[0]
+        req = Request(self.parser.get_method().decode("ascii", "replace"), path.decode("latin-1") or "/", query,
                       self._headers, bytes(self._body))
         result = srv.handler(req)
         slot: list[object] = [None, keep_alive]

@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from ..domain.messages import MessageRejected, validate_device_id, validate_position
+from ..domain.messages import MessageRejected, check_position, validate_device_id
 from ..domain.models import Alarm, Position
 from ..services.live_store import LiveStore
 from ..services.rejections import RejectionCounter
@@ -220,8 +220,7 @@ class IngestServer:
                 return pending  # answered as the fix it repeats
             return ok
         try:
-            pos = validate_position({"car_id": car, "lat": fix.lat, "lng": fix.lng, "speed": report.speed_mph,
-                                     "heading": report.heading, "timestamp": t}, now=now)
+            pos = check_position(car, fix.lat, fix.lng, report.speed_mph, report.heading, t, now)
         except MessageRejected as exc:
             self.rejections.reject(exc.kind, car)
             return bad_request(exc.kind)

@@ -172,6 +172,10 @@ class IngestService:
         finally:
             await self.stop()
 
+    def pids(self) -> list[int]:
+        """The worker processes (for CPU and memory figures)."""
+        return [w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None]
+
     # ---- stats -------------------------------------------------------------------------------------
     def _sample(self) -> None:
         live = sum(int(w.last.get("written_live", 0)) for w in self._workers)
