@@ -41,6 +41,10 @@ TARGETS: dict[str, Target] = {
     "sync_cycle_s_10k": _le(1.5),
     "rss_mb_10k": _le(700),
     "startup_s": _le(5),
+    "ingest_positions_per_s_10k": _ge(10_000),
+    "ingest_latency_p99_ms_10k": _le(50),
+    "ingest_cpu_10k": _le(1.0),
+    "ingest_lost_10k": _le(0),
 }
 
 ORDER = [
@@ -50,6 +54,7 @@ ORDER = [
     "nearby_speedup_10k", "nearby_seed_batched_p50_ms_10k", "nearby_speedup_batched_10k",
     "sim_tick_cpu_10k", "sim_tick_redis_cpu_10k", "sync_cycle_s_10k",
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
+    "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
 ]
 
 

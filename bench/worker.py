@@ -22,6 +22,7 @@ MODULES = {
     "nearby": "bench.store",
     "sim": "bench.sim",
     "sync": "bench.archive_sync",
+    "ingest": "bench.ingest",
 }
 
 

@@ -11,7 +11,7 @@ RUN_PKGS=(
   libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libxshmfence1
   libgbm1 libfontconfig1 libdbus-1-3
 )
-TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth)
+TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth wrk)   # wrk: load generator of the ingest benchmark
 case "$what" in
   run) wanted=("${RUN_PKGS[@]}") ;;
   test) wanted=("${TEST_PKGS[@]}") ;;
