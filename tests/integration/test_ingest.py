@@ -435,6 +435,19 @@ async def test_service_runs_the_ingest_in_a_worker_process(redis_url: str, mongo
         stats = await async_wait_until(lambda: (s := svc.stats()).totals.get("live") == 1 and s, 10, "stats")
         assert stats.state == "running" and stats.workers == 1 and stats.devices == 7
         assert stats.rejections == {"unknown_device": 1} and stats.listening == [f"127.0.0.1:{port}"]
+        # a dispatcher attaches the device to a new unit elsewhere: the fleet event refreshes the map
+        c: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+        c[mongo_db_name].cars.insert_one({"_id": "G1", "call_sign": "Ghost 1", "device_id": "ghost"})
+        c.close()
+        r8 = make_redis(redis_url)
+        await r8.publish("cartrack:events", orjson.dumps({"v": 1, "type": "fleet", "action": "update",
+                                                          "car_id": "G1"}))
+        await r8.aclose()
+        async with httpx.AsyncClient() as client:
+            async def attached() -> bool:
+                q = f"http://127.0.0.1:{port}/?id=ghost&lat=1&lon=1&timestamp={NOW()}"
+                return (await client.get(q)).status_code == 200
+            await async_wait_until(attached, 10, "device known after the fleet event")
     finally:
         await svc.stop()
     assert svc.stats().state == "off" and svc.pids() == []
@@ -450,3 +463,34 @@ async def test_service_reports_a_port_it_cannot_take(redis_url: str, mongo_uri: 
         with pytest.raises(IngestError):
             await svc.start()
     assert svc.stats().state == "failed"
+
+
+async def test_real_unit_goes_on_scene_from_its_own_reports(make_ingest: IngestFactory, tmp_path: Path,
+                                                            redis_url: str, mongo_uri: str,
+                                                            mongo_db_name: str) -> None:
+    """Dispatch flow with a real (non-simulated) unit: en route and on scene from its device's fixes."""
+    from cartrack_desktop.config import load_settings
+    from cartrack_desktop.domain.models import UnitStatus
+    from cartrack_desktop.services.runtime import Runtime
+
+    ing = await make_ingest()
+    uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
+    rt = Runtime(load_settings(["--redis-url", redis_url, "--mongo-uri", uri, "--data-dir", str(tmp_path / "app"),
+                                "--no-simulator"], environ={}))
+    await rt.start()
+    try:
+        await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+        assert rt.dispatch is not None
+        scene = (60.1700, 24.9400)
+        inc = await rt.dispatch.create_incident(*scene, "Robbery", 1, "")
+        assert (await rt.dispatch.dispatch(inc.incident_id, ["U6"]))[0].ok
+        t = NOW()
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{ing.url}/?id=123456&lat=60.1600&lon=24.9400&timestamp={t - 20}&speed=30")
+            assert r.status_code == 200
+            await async_wait_until(lambda: rt.dispatch.status_of("U6") is UnitStatus.EN_ROUTE, 10, "en route")
+            r = await client.get(f"{ing.url}/?id=123456&lat=60.1701&lon=24.9400&timestamp={t}&speed=2")
+            assert r.status_code == 200
+        await async_wait_until(lambda: rt.dispatch.status_of("U6") is UnitStatus.ON_SCENE, 10, "on scene")
+    finally:
+        await rt.stop()
