@@ -230,17 +230,15 @@ class HttpConnection(asyncio.Protocol):
         return buf
 
     # ---- parser callbacks --------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._at_start = False
-        self._url.clear()
-        self._headers = {}
-        self._header_bytes = 0
-        self._body.clear()
-        if self.request_started is None:
-            assert self.server.loop is not None
-            self.request_started = self.server.loop.time()
-
+    # No on_message_begin/on_headers_complete: every parser callback is a Python call per request;
+    # the request's start is seen in data_received, the Content-Length check is done in on_header.
     def on_url(self, url: bytes) -> None:
+        if self._at_start:
+            self._at_start = False
+            self._url.clear()
+            self._headers = {}
+            self._header_bytes = 0
+            self._body.clear()
         self._url += url
         if len(self._url) > o.MAX_REQUEST_LINE_BYTES:
             raise _Refuse(Response(414, b"request line too long\n"), "request_line_too_long")
@@ -249,11 +247,9 @@ class HttpConnection(asyncio.Protocol):
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > o.MAX_HEADER_BYTES or len(self._headers) >= o.MAX_HEADERS:
             raise _Refuse(Response(431, b"headers too large\n"), "headers_too_large")
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        length = self._headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > o.MAX_BODY_BYTES):
+        key = name.decode("latin-1").lower()
+        self._headers[key] = value.decode("latin-1")
+        if key == "content-length" and (not value.isdigit() or int(value) > o.MAX_BODY_BYTES):
             raise _Refuse(Response(413, b"body too large\n"), "body_too_large")
 
     def on_body(self, body: bytes) -> None:
