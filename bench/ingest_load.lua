@@ -22,14 +22,19 @@ function init(args)
   math.randomseed(1000 + tid)
 end
 
--- the first report of each connection comes at a random moment of the first second: real
--- devices are not synchronised (wrk starts every connection at once)
+-- Real devices report on their own clocks, not in step. wrk starts every connection at once and
+-- waits a fixed delay after each answer, and answers of one micro-batch come back together, so
+-- fixed delays would keep all 10,000 devices in lock-step: each wait is drawn from
+-- [delay_ms / 2, 3 * delay_ms / 2] (mean delay_ms), the first from [0, 1000] ms.
 function delay()
   d = d + 1
-  if d <= per then
+  if delay_ms > 0 and d <= per then
     return math.random(0, 1000)
   end
-  return delay_ms
+  if delay_ms == 0 then
+    return 0
+  end
+  return math.random(math.floor(delay_ms / 2), math.floor(delay_ms * 3 / 2))
 end
 
 function request()
