@@ -25,6 +25,7 @@ REQUEST_TIMEOUT_S = 10.0            # a request started must be complete within 
 IDLE_TIMEOUT_S = 120.0              # keep-alive connection without a request this long is closed
 UNKNOWN_FLUSH_S = 1.0               # unknown devices are written to Redis at most this often
 MAX_UNKNOWN_DEVICES = 10_000        # the Unknown devices list never grows beyond this
+MAX_REGISTRATIONS_PER_MIN = 60     # --ingest-register: new units per minute at most (a flood of ids)
 REGISTRY_REFRESH_S = 30.0           # the device -> unit map is re-read this often (and on fleet events)
 LATE_STREAM_MAXLEN = 200_000        # cartrack:late keeps at most ~this many fixes (~30 MB)
 ALARM_KINDS = ("sos",)              # alarm values that raise an emergency (Traccar's ALARM_SOS)

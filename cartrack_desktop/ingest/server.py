@@ -76,6 +76,8 @@ class IngestServer:
         self._alarmed: dict[tuple[str, str], float] = {}
         self._registering: dict[str, asyncio.Future[UnitDevice]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._oneshots: set[asyncio.Task[None]] = set()
+        self._registered_at: deque[float] = deque()
         self._reuse_port = reuse_port
         self._refresh = asyncio.Event()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -98,7 +100,9 @@ class IngestServer:
         await self.writer.drain()
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for t in self._oneshots:
+            t.cancel()
+        await asyncio.gather(*self._tasks, *self._oneshots, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await within(self.unknown.flush(), 1.0)
 
@@ -154,6 +158,9 @@ class IngestServer:
             return BAD_DEVICE_ID
         unit = self.registry.lookup(report.device_id)
         if unit is None:
+            if not self.registry.loaded_at:   # MongoDB not reached yet: we do not know, say "retry"
+                self.counters.unavailable += 1
+                return UNAVAILABLE
             return self._unknown(report, decoded)
         return self.accept(report, unit, ok)
 
@@ -163,8 +170,19 @@ class IngestServer:
             self.rejections.reject("unknown_device")
             self.unknown.record(report, time.time())
             return UNKNOWN_DEVICE
+        now = time.monotonic()
+        while self._registered_at and now - self._registered_at[0] > 60.0:
+            self._registered_at.popleft()
+        if len(self._registered_at) >= o.MAX_REGISTRATIONS_PER_MIN and report.device_id not in self._registering:
+            self.rejections.reject("registration_rate")   # a flood of new ids must not flood the fleet
+            self.unknown.record(report, time.time())
+            return UNKNOWN_DEVICE
+        if report.device_id not in self._registering:
+            self._registered_at.append(now)
         answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._register_then(report, decoded, answer)))
+        task = asyncio.get_running_loop().create_task(self._register_then(report, decoded, answer))
+        self._oneshots.add(task)
+        task.add_done_callback(self._oneshots.discard)
         return answer
 
     async def _register_then(self, report: DeviceReport, decoded: Decoded, answer: asyncio.Future[Response]) -> None:
@@ -261,6 +279,9 @@ class IngestServer:
     # ---- batch outcome ---------------------------------------------------------------------------
     def _batch_done(self, batch: Batch, ok: bool) -> None:
         mine = set(batch.futures.values())
+        if not ok:   # the device will send the alarm again (503): it must be raised then
+            for a in batch.alarms:
+                self._alarmed.pop((a.car_id, a.kind), None)
         for p in batch.live:
             if self._pending.get(p.car_id) in mine:
                 del self._pending[p.car_id]

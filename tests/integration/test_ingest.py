@@ -315,16 +315,23 @@ async def test_redis_down_answers_503_and_the_retry_lands(make_ingest: IngestFac
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{ing.url}/?id=123456&lat=60.1&lon=24.9&timestamp={t}")).status_code == 200
             own.kill()
-            q = f"{ing.url}/?id=123456&lat=60.1001&lon=24.9&timestamp={t + 1}"
+            q = f"{ing.url}/?id=123456&lat=60.1001&lon=24.9&timestamp={t + 1}&alarm=sos"
             r = await client.get(q)
             assert r.status_code == 503 and r.headers["retry-after"] == "5"
             own.start()
+            events = make_redis(own.url).pubsub()
+            await events.subscribe("cartrack:events")
 
             async def retried() -> bool:
                 return (await client.get(q)).status_code == 200
             await async_wait_until(retried, 20, "the retried report accepted")
         live = await ing.live("U6")
         assert live is not None and live["timestamp"] == t + 1
+        # the SOS of the refused attempt is raised by the retry that landed
+        msg = await async_wait_until(lambda: events.get_message(ignore_subscribe_messages=True, timeout=0.2), 5,
+                                     "alarm event")
+        assert decode_event(msg["data"])["alarm"].car_id == "U6"
+        await events.aclose()
     finally:
         own.stop()
 
@@ -494,3 +501,31 @@ async def test_real_unit_goes_on_scene_from_its_own_reports(make_ingest: IngestF
         await async_wait_until(lambda: rt.dispatch.status_of("U6") is UnitStatus.ON_SCENE, 10, "on scene")
     finally:
         await rt.stop()
+
+
+async def test_registry_not_loaded_yet_answers_503_not_400(redis_url: str) -> None:
+    """MongoDB unreachable at start: devices are told to retry, never that they are unknown."""
+    redis = make_redis(redis_url)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(f"mongodb://127.0.0.1:{free_port()}/",
+                                                                serverSelectionTimeoutMS=300)
+    srv = IngestServer(IngestOptions(port=0), redis, mongo["cartrack"])
+    _, port = await srv.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"http://127.0.0.1:{port}/?id=123456&lat=1&lon=1")
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert await redis.hlen(UNKNOWN_KEY) == 0
+    finally:
+        await srv.stop()
+        await redis.aclose()
+        await mongo.close()
+
+
+async def test_auto_registration_is_rate_limited(make_ingest: IngestFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cartrack_desktop.ingest import options
+    monkeypatch.setattr(options, "MAX_REGISTRATIONS_PER_MIN", 2)
+    ing = await make_ingest(register_unknown=True)
+    async with httpx.AsyncClient() as client:
+        codes = [(await client.get(f"{ing.url}/?id=flood{i}&lat=1&lon=1")).status_code for i in range(4)]
+    assert codes == [200, 200, 400, 400]
+    assert ing.server.rejections.snapshot()["registration_rate"] == 2
