@@ -59,7 +59,7 @@ GROUPS: list[Group] = [
     Group("startup", (("startup_s", "s"),), needs_display=True, timeout_s=150),
     Group("ingest", (("ingest_positions_per_s_10k", "positions/s"), ("ingest_latency_p99_ms_10k", "ms"),
                      ("ingest_cpu_10k", "cores"), ("ingest_lost_10k", "fixes")), mongo=1, timeout_s=240,
-          params=lambda q: {"units": 10_000, "seconds": 10 if q else 30, "warmup": 5 if q else 8, "delay_ms": 980,
+          params=lambda q: {"units": 10_000, "seconds": 10 if q else 30, "warmup": 5 if q else 8, "delay_ms": 950,
                             "workers": int(os.environ.get("CARTRACK_BENCH_INGEST_WORKERS", "1"))}),
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}

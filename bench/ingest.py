@@ -187,5 +187,5 @@ if __name__ == "__main__":   # a manual run: python -m bench.ingest REDIS_URL MO
 
     import orjson
     print(orjson.dumps(run({"redis_url": sys.argv[1], "mongo_uri": sys.argv[2], "units": 10_000, "seconds": 10,
-                            "warmup": 5, "delay_ms": 980, "workers": int(sys.argv[3]) if len(sys.argv) > 3 else 1}),
+                            "warmup": 5, "delay_ms": 950, "workers": int(sys.argv[3]) if len(sys.argv) > 3 else 1}),
                        option=orjson.OPT_INDENT_2).decode())

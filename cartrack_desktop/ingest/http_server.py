@@ -99,6 +99,7 @@ class HttpServer:
         self.idle_closed = 0
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._waiters: dict[asyncio.Future[Response], list[tuple[HttpConnection, list[object]]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self, *, reuse_port: bool = False) -> tuple[str, int]:
@@ -123,6 +124,21 @@ class HttpServer:
             conn.abort()
         if self._server is not None:
             await self._server.wait_closed()
+
+    def wait(self, fut: asyncio.Future[Response], conn: HttpConnection, slot: list[object]) -> None:
+        """Answer `slot` of `conn` when `fut` resolves. The requests of one micro-batch share a
+        future: one done-callback per future answers them all (not a closure and a scheduled
+        callback per request)."""
+        waiters = self._waiters.get(fut)
+        if waiters is None:
+            waiters = self._waiters[fut] = []
+            fut.add_done_callback(self._resolved)
+        waiters.append((conn, slot))
+
+    def _resolved(self, fut: asyncio.Future[Response]) -> None:
+        resp = fut.result() if not fut.cancelled() else Response(503, retry_after_s=o.RETRY_AFTER_S)
+        for conn, slot in self._waiters.pop(fut, ()):
+            conn.answer(slot, resp)
 
     def _sweep(self) -> None:
         """Slow clients (a request started and not finished) and idle keep-alive connections."""
@@ -274,14 +290,13 @@ class HttpConnection(asyncio.Protocol):
             slot[0] = rendered(result, keep_alive)
             self._flush()
         else:
-            result.add_done_callback(lambda fut: self._answer(slot, fut))
+            srv.wait(result, self, slot)
             self._set_reading()
 
     # ---- answers ----------------------------------------------------------------------------
-    def _answer(self, slot: list[object], fut: asyncio.Future[Response]) -> None:
+    def answer(self, slot: list[object], resp: Response) -> None:
         if self.closed:
             return
-        resp = fut.result() if not fut.cancelled() else Response(503, retry_after_s=o.RETRY_AFTER_S)
         slot[0] = rendered(resp, bool(slot[1]))
         self._flush()
 
