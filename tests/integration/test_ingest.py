@@ -529,3 +529,28 @@ async def test_auto_registration_is_rate_limited(make_ingest: IngestFactory, mon
         codes = [(await client.get(f"{ing.url}/?id=flood{i}&lat=1&lon=1")).status_code for i in range(4)]
     assert codes == [200, 200, 400, 400]
     assert ing.server.rejections.snapshot()["registration_rate"] == 2
+
+
+async def test_service_restarts_a_worker_that_dies(redis_url: str, mongo_uri: str, mongo_db_name: str) -> None:
+    seed(mongo_uri, mongo_db_name)
+    port = free_port()
+    svc = IngestService(IngestOptions(port=port), redis_url=redis_url, mongo_uri=mongo_uri, mongo_db=mongo_db_name)
+    task = asyncio.ensure_future(svc.run())
+    try:
+        await async_wait_until(lambda: svc.stats().state == "running", 20, "worker listening")
+        first = svc.pids()
+        psutil.Process(first[0]).kill()
+        await async_wait_until(lambda: svc.pids() and svc.pids() != first and svc.stats().state == "running", 20,
+                               "worker restarted")
+        async with httpx.AsyncClient() as client:
+            async def answered() -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    q = f"http://127.0.0.1:{port}/?id=123456&lat=60.5&lon=24.5&timestamp={NOW()}"
+                    return (await client.get(q)).status_code == 200
+                return False
+            await async_wait_until(answered, 20, "the new worker answers")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert svc.pids() == []
