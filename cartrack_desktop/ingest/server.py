@@ -22,12 +22,13 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ..domain.messages import MessageRejected, check_position, validate_device_id
-from ..domain.models import Alarm, Position
+from ..domain.models import Position
 from ..services.live_store import LiveStore
 from ..services.rejections import RejectionCounter
 from ..services.timeouts import within
 from . import filters as f
 from . import options as o
+from .alarms import AlarmGate
 from .devices import DeviceRegistry, UnitDevice, UnknownDevices
 from .http_server import OK, OK_JSON, HttpServer, Response
 from .protocols import Decoded, Request, decode_request
@@ -73,7 +74,7 @@ class IngestServer:
         self.counters = Counters()
         self.last: dict[str, f.LastFix] = {}
         self._pending: dict[str, asyncio.Future[Response]] = {}   # car -> future of its unacknowledged fix
-        self._alarmed: dict[tuple[str, str], float] = {}
+        self.alarms = AlarmGate(opts.alarm_kinds)
         self._registering: dict[str, asyncio.Future[UnitDevice]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._oneshots: set[asyncio.Task[None]] = set()
@@ -257,22 +258,13 @@ class IngestServer:
         return fut
 
     def _raise_alarm(self, report: DeviceReport, car: str, now: float, pos: Position | None) -> bool:
-        """An alarm kind we raise (sos by default), once per unit and kind per ALARM_REPEAT_S."""
-        kinds = [k.strip() for k in (report.alarm or "").split(",")]
-        kind = next((k for k in kinds if k.lower() in self.opts.alarm_kinds), None)
-        if kind is None or not kind.isalpha() or len(kind) > 32:
-            return False
-        key = (car, kind.lower())
-        mono = time.monotonic()
-        if mono - self._alarmed.get(key, -1e9) < o.ALARM_REPEAT_S:
-            return False
-        self._alarmed[key] = mono
         last = self.last.get(car)
-        lat = pos.lat if pos else (last.lat if last else None)
-        lng = pos.lng if pos else (last.lng if last else None)
-        at = pos.timestamp if pos else (report.fix_time or now)
-        self.writer.add_alarm(Alarm(f"{car}-{int(now * 1000)}", car, kind.lower(), at, now, lat, lng,
-                                    report.device_id, report.protocol))
+        fix = (pos.lat, pos.lng, pos.timestamp) if pos else ((last.lat, last.lng, report.fix_time or now) if last
+                                                              else None)
+        alarm = self.alarms.check(report, car, now=now, mono=time.monotonic(), fix=fix)
+        if alarm is None:
+            return False
+        self.writer.add_alarm(alarm)
         self.counters.alarms += 1
         return True
 
@@ -281,7 +273,7 @@ class IngestServer:
         mine = set(batch.futures.values())
         if not ok:   # the device will send the alarm again (503): it must be raised then
             for a in batch.alarms:
-                self._alarmed.pop((a.car_id, a.kind), None)
+                self.alarms.forget(a)
         for p in batch.live:
             if self._pending.get(p.car_id) in mine:
                 del self._pending[p.car_id]

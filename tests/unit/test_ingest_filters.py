@@ -72,3 +72,23 @@ def test_advance_keeps_state_for_other_rejections():
     assert f.advance(last, fix(t=NOW), f.Verdict.REJECTED, "duplicate") is last
     assert f.advance(last, fix(t=NOW - 9), f.Verdict.LATE, "") is last
     assert f.advance(None, fix(), f.Verdict.REJECTED, "zero") is None
+
+
+def test_alarm_gate_raises_sos_once_per_window():
+    from cartrack_desktop.ingest.alarms import AlarmGate
+    from cartrack_desktop.ingest.report import DeviceReport
+
+    gate = AlarmGate(["sos"], repeat_s=60)
+    rep = DeviceReport("traccar_forward", "dev1", fix_time=NOW - 2, alarm="overspeed,SOS")
+    a = gate.check(rep, "U1", now=NOW, mono=100.0, fix=(60.0, 24.0, NOW - 2))
+    assert a is not None and (a.kind, a.car_id, a.lat, a.at, a.raised_at) == ("sos", "U1", 60.0, NOW - 2, NOW)
+    assert a.alarm_id == f"U1-{int(NOW * 1000)}" and a.protocol == "traccar_forward"
+    assert gate.check(rep, "U1", now=NOW + 1, mono=101.0, fix=None) is None          # repeated within 60 s
+    assert gate.check(rep, "U2", now=NOW + 1, mono=101.0, fix=None) is not None      # another unit
+    gate.forget(a)                                                                   # its write failed
+    again = gate.check(rep, "U1", now=NOW + 2, mono=102.0, fix=None)
+    assert again is not None and again.lat is None and again.at == NOW - 2
+    assert gate.check(rep, "U1", now=NOW + 50, mono=150.0, fix=None) is None         # the new window
+    assert gate.check(rep, "U1", now=NOW + 90, mono=200.0, fix=None) is not None
+    for other in ("overspeed", "", "sos<script>", None):
+        assert gate.check(DeviceReport("osmand", "d", alarm=other), "U3", now=NOW, mono=0.0, fix=None) is None
