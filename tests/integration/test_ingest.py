@@ -209,6 +209,14 @@ async def test_question_mark_target_and_keep_alive_on_a_raw_socket(ingest: Inges
     assert data.index(b"200 OK") < data.index(b"400 Bad Request")
     writer.close()
     assert status_of(await raw(ingest.port, b"GET /?id=123456&lat=60.4&lon=24 HTTP/1.0\r\n\r\n")) == 200
+    # Expect: 100-continue (curl, for larger bodies): the interim answer first, then the real one
+    body = f"id=123456&lat=60.41&lon=24&timestamp={t + 60}".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.port)
+    writer.write(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    assert status_of(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)) == 200
+    writer.close()
 
 
 async def test_unknown_device_refused_and_listed(ingest: Ingest) -> None:
