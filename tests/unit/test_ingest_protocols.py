@@ -131,6 +131,15 @@ def test_speed_unit_option(unit, factor):
     assert rep is not None and rep.speed_mph == pytest.approx(10 * factor)
 
 
+def test_speed_unit_in_the_url_overrides_the_option():
+    rep = decode(req("id=1&lat=1&lon=2&speed=10&speed_unit=mps")).report
+    assert rep is not None and rep.speed_mph == pytest.approx(10 * MPH_PER_MPS)
+    assert "speed_unit" not in rep.attributes
+    with pytest.raises(DecodeError) as info:
+        decode(req("id=1&lat=1&lon=2&speed=10&speed_unit=furlongs"))
+    assert info.value.kind == "bad_speed_unit"
+
+
 def test_unit_constants():
     assert MPH_PER_KNOT == pytest.approx(1.15078, rel=1e-5)
     assert MPH_PER_KMH == pytest.approx(0.621371, rel=1e-5)

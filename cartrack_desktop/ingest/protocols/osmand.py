@@ -5,6 +5,8 @@ in the request target (any method, any path, or a target that is only `?...`) or
 id|deviceid, lat+lon|location=lat,lon, timestamp (epoch s / ms / ISO 8601 / `yyyy-MM-dd HH:mm:ss`
 UTC), speed in knots (or the configured unit), bearing|heading, altitude, accuracy, batt, valid;
 any other key (ignition, alarm, charge, rpm, ...) is kept as an attribute. alarm=sos raises an alarm.
+`speed_unit=kn|kmh|mps|mph` (our extension) says what unit `speed` is in for this report (the OsmAnd
+app sends m/s where the protocol says knots).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def decode_params(params: Sequence[tuple[str, str]], *, speed_unit: SpeedUnit = 
         r.lat, r.lng = parse_number(parts[0], "lat"), parse_number(parts[1], "lon")
     if (v := pop("timestamp", None)) is not None:
         r.fix_time = parse_timestamp(v)
+    if (u := pop("speed_unit", None)) is not None:   # our extension: the URL says its speed unit
+        try:
+            speed_unit = SpeedUnit(u)
+        except ValueError:
+            raise DecodeError("bad_speed_unit") from None
     if (v := pop("speed", None)) is not None:
         r.speed_mph = to_mph(parse_number(v, "speed"), speed_unit)
     if (v := pop("bearing", None) or pop("heading", None)) is not None:
