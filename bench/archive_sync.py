@@ -1,6 +1,6 @@
 """sync_cycle_*: one 10 s sync cycle of N units, Redis -> secantusd-py, timed as the app runs it.
 
-Setup (untimed): schema, N registered cars (archive.ensure_fleet, as the app seeds them) and
+Setup (untimed): schema, N registered cars (FleetRegistry.seed, as the app seeds them) and
 fresh positions in Redis. Timed: LocationSync.capture() + write_one() - read every live
 position, then the history insert, the cars' last-known update and the cycle's ledger entry.
 A fake sync clock gives consecutive cycle ids without waiting 10 s between cycles.
@@ -24,10 +24,13 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from cartrack_desktop.services.archive import Archive, default_car_id
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.sync import CYCLE_TIMEOUT_S, LocationSync
+from cartrack_desktop.services.history.buckets import BucketWriter
+from cartrack_desktop.services.history.reader import HistoryReader
+from cartrack_desktop.services.history.registry import FleetRegistry, default_car_id
+from cartrack_desktop.services.history.sync import CYCLE_TIMEOUT_S, LocationSync
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.infra.rejections import RejectionCounter
+from cartrack_desktop.services.live.live_store import LiveStore
 
 from .common import Metric, median, rnd
 from .fleet import SyntheticFleet
@@ -37,7 +40,7 @@ SCALING_SIZES = (500, 1000)
 
 
 def _timed(fn: Callable[..., Awaitable[Any]], sink: dict[str, float], key: str) -> Callable[..., Awaitable[Any]]:
-    """Wrap one Archive step so the cycle can be split into where its time goes."""
+    """Wrap one history-writing step so the cycle can be split into where its time goes."""
     @functools.wraps(fn)
     async def wrapper(*a: Any, **kw: Any) -> Any:
         t0 = time.perf_counter()
@@ -52,19 +55,24 @@ async def _cycles(redis: Any, mongo: AsyncMongoClient[dict[str, Any]], db: str, 
                   budget_s: float) -> dict[str, Any]:
     await redis.flushdb()
     await mongo.drop_database(db)
-    archive = Archive(mongo, db)
+    database = mongo[db]
+    rejections = RejectionCounter("mongodb documents")
+    registry = FleetRegistry(database, HistoryReader(database, rejections=rejections), rejections=rejections)
+    writer = BucketWriter(database, registry)
     t0 = time.perf_counter()
-    await archive.ensure_schema()
-    cars = await archive.ensure_fleet(units)
+    await registry.ensure_indexes()
+    await writer.ensure_indexes()
+    cars = await registry.seed(units)
     seed_s = time.perf_counter() - t0
     steps: dict[str, float] = {}
-    for attr, key in (("_insert_buckets", "history_buckets_s"), ("_update_last_known", "update_last_known_s"),
-                      ("_register_new_units", "registry_s"), ("save_sync_totals", "save_totals_s")):
-        if hasattr(archive, attr):   # diagnostics only: skipped if the product renames the step
-            setattr(archive, attr, _timed(getattr(archive, attr), steps, key))
+    for owner, attr, key in ((writer, "_insert_buckets", "history_buckets_s"),
+                             (writer, "_update_last_known", "update_last_known_s"),
+                             (registry, "register_seen", "registry_s"), (writer, "save_totals", "save_totals_s")):
+        if hasattr(owner, attr):   # diagnostics only: skipped if the product renames the step
+            setattr(owner, attr, _timed(getattr(owner, attr), steps, key))
     store = LiveStore(redis)
     fake_now = [float(int(time.time() // 10) * 10 + 1)]
-    sync = LocationSync(store, archive, clock=lambda: fake_now[0], timeout_s=budget_s)
+    sync = LocationSync(store, writer, clock=lambda: fake_now[0], timeout_s=budget_s)
     fleet = SyntheticFleet([default_car_id(i) for i in range(1, units + 1)], seed=13)
     out: dict[str, Any] = {"totals": [], "splits": [], "written": [], "registered": len(cars), "seed_s": seed_s,
                            "failed": None}

@@ -94,7 +94,7 @@ def machine_info() -> dict[str, Any]:
     except Exception:
         pass
     try:
-        from cartrack_desktop.services.embedded import find_redis_server
+        from cartrack_desktop.services.infra.embedded import find_redis_server
 
         out = subprocess.run([find_redis_server(), "--version"], capture_output=True, text=True, timeout=10,
                              check=False).stdout

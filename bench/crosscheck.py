@@ -32,8 +32,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.helpers.servers import MongoServer, RedisServer
 
 from .common import REPO, machine_info, median, percentile, rnd

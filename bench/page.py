@@ -35,10 +35,11 @@ def run(params: dict[str, Any]) -> list[dict[str, Any]]:
     from PySide6 import QtWebEngineWidgets  # noqa: F401 - must precede the QApplication
     from PySide6.QtWidgets import QApplication
 
+    from cartrack_desktop.config import load_settings
     from cartrack_desktop.ui.application import configure_rendering
     from cartrack_desktop.ui.map_view import register_scheme
 
-    configure_rendering()  # as the app does (software compositing without a GPU)
+    configure_rendering(load_settings([]).rendering)  # as the app does (software compositing without a GPU)
     register_scheme()
     app = QApplication(["cartrack-bench"])
     app.setQuitOnLastWindowClosed(False)
@@ -95,9 +96,9 @@ class _Waiter:
 # ---- ours ------------------------------------------------------------------------------------
 def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
     from cartrack_desktop.mapgen.page import build_map_page
-    from cartrack_desktop.services.fleet_view import FleetState, MapWire
     from cartrack_desktop.ui.bridge import to_json
     from cartrack_desktop.ui.map_view import MapView, load_assets
+    from cartrack_desktop.view.fleet_view import FleetState, MapWire
 
     page = build_map_page(work / "map", tile_url="", tile_attribution="")
     view = MapView(page, load_assets(page))
@@ -285,8 +286,8 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
     o = median(ours["drawn_lag"])
     n = median(naive["drawn_lag"])
     ours_cond = {
-        **common, "page": "product map page (MapView, cartrack-map.js canvas layer)",
-        "payload": "MapWire.payload() columns via FleetState, as the controller sends it",
+        **common, "page": "product map page (MapView, resources/map modules, canvas layer)",
+        "payload": "MapWire.payload() columns via FleetState, as the window's FramePump sends it",
         "payload_bytes": ours["payload_bytes"], "samples_ms": summary(ours["drawn_lag"]),
         "emit_to_report_ms": summary(ours["samples"]),
         "page_profile_ms": {k: summary(v) for k, v in ours["profile"].items()},

@@ -29,6 +29,7 @@ from .common import REPO, Metric, percentile, rnd, summary
 from .fleet import CENTER
 
 LAG_INTERVAL_MS = 20
+STATS_REFRESH_MS = 1000     # as the app's own one-second tick refreshes a visible Stats tab
 
 
 def run(params: dict[str, Any]) -> dict[str, Any]:
@@ -37,10 +38,11 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     from PySide6 import QtWebEngineWidgets  # noqa: F401 - must precede the QApplication
     from PySide6.QtWidgets import QApplication
 
+    from cartrack_desktop.config import load_settings
     from cartrack_desktop.ui.application import configure_rendering
     from cartrack_desktop.ui.map_view import register_scheme
 
-    configure_rendering()  # as the app does (software compositing without a GPU)
+    configure_rendering(load_settings([]).rendering)  # as the app does (software compositing without a GPU)
     register_scheme()
     app = QApplication(["cartrack-bench"])
     app.setQuitOnLastWindowClosed(False)
@@ -94,6 +96,27 @@ class QtLagProbe:
         self._timer.start(self.interval_ms)
 
 
+class _BenchObserver:
+    """What the benchmark watches in the running app, attached from outside its classes.
+
+    Keeps every batch report the page sends back (latency is computed from them), and fills the
+    Stats tab every second as if a dispatcher were looking at it, so its cost is measured too.
+    """
+
+    def __init__(self, view: Any, window: Any, desk: Any) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.batch_reports: list[dict[str, Any]] = []
+        view.bridge.batchesApplied.connect(self.batch_reports.extend)
+        self._timer = QTimer()
+        self._timer.setInterval(STATS_REFRESH_MS)
+        self._timer.timeout.connect(lambda: window.stats.set_rows(desk.stats.rows()))
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+
 async def _asyncio_lag(samples: list[float], recording: Callable[[], bool]) -> None:
     while True:
         t = time.perf_counter()
@@ -105,7 +128,6 @@ async def _asyncio_lag(samples: list[float], recording: Callable[[], bool]) -> N
 async def _main(params: dict[str, Any]) -> dict[str, Any]:
     from cartrack_desktop.config import load_settings
     from cartrack_desktop.ui.application import gui_main
-    from cartrack_desktop.ui.bridge import to_json
 
     units, ticks, discard = int(params["units"]), int(params["ticks"]), int(params["discard"])
     work = Path(params["workdir"])
@@ -116,18 +138,18 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
     )
     holder: dict[str, Any] = {}
 
-    def hook(window: Any, controller: Any) -> None:
-        holder["window"], holder["controller"] = window, controller
+    def hook(window: Any, desk: Any) -> None:
+        holder["window"], holder["desk"] = window, desk
 
     task = asyncio.ensure_future(gui_main(settings, ready_hook=hook))
-    await _until(lambda: "controller" in holder or task.done(), 60, "app start-up")
+    await _until(lambda: "desk" in holder or task.done(), 60, "app start-up")
     if task.done():
         task.result()
-    window, controller = holder["window"], holder["controller"]
-    view = controller.view
+    window, desk = holder["window"], holder["desk"]
+    view = desk.view
     await _until(lambda: view.is_ready, 60, "map page ready")
-    view.bridge.centerRequested.emit(to_json(CENTER))
-    controller.keep_batch_reports = True
+    desk.channel.centre(CENTER["lat"], CENTER["lng"], CENTER.get("zoom"))
+    observer = _BenchObserver(view, window, desk)
 
     qt_probe = QtLagProbe()
     qt_probe.start()
@@ -166,7 +188,7 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
         if last_sent is not None:
             def drained() -> bool:
                 return any(isinstance(r.get("sent"), int | float) and abs(r["sent"] - last_sent) < 0.5
-                           for r in controller.batch_reports)
+                           for r in observer.batch_reports)
 
             with contextlib.suppress(TimeoutError):
                 await _until(drained, float(params.get("drain_s", 20.0)), "backlog drained")
@@ -177,6 +199,7 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
         except Exception:
             visible = None
     finally:
+        observer.stop()
         qt_probe.stop()
         lag_task.cancel()
         if pub.poll() is None:
@@ -191,7 +214,7 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
         err = (pub.stderr.read().decode(errors="replace") if pub.stderr else "")[-500:]
         raise RuntimeError(f"publisher failed ({pub.returncode}): {err}")
     app_cpu = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1]) if cpu0 else None
-    result = _results(params, controller.batch_reports, published, qt_probe.samples, aio_samples, app_cpu, visible,
+    result = _results(params, observer.batch_reports, published, qt_probe.samples, aio_samples, app_cpu, visible,
                       window_start, window_end, ended)
     for m in result["metrics"]:
         m["conditions"]["pyside_none_leak"] = params.get("_none_guard")
@@ -252,7 +275,7 @@ def _results(params: dict[str, Any], reports: list[dict[str, Any]], published: d
     cond: dict[str, Any] = {
         "units": units, "ticks": ticks, "ticks_discarded": discard, "rate_hz": 1,
         "pipeline": "bench.publisher process: LiveStore.update_car_locations -> Redis pub/sub -> app LiveFeed -> "
-                    "FleetState -> Controller.flush -> QWebChannel -> page draw",
+                    "FleetState -> FramePump.flush -> QWebChannel -> page draw",
         "app": "gui_main(--no-simulator --tiles none), private redis-server + secantusd-py (app sync running)",
         "view": CENTER, "units_visible_on_page": visible,
         "latency": "per page batch report: drawnAt - sent (epoch s, same host clock)",

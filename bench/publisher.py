@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 
 from .fleet import SyntheticFleet, bench_ids
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cartrack_desktop.services.embedded import MONGO_NICE
+from cartrack_desktop.services.infra.embedded import MONGO_NICE
 from tests.helpers.servers import MongoServer, RedisServer
 
 

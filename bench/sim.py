@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 from cartrack_desktop.domain.models import Car
-from cartrack_desktop.services.archive import default_call_sign, default_car_id
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.simulator import Simulator
+from cartrack_desktop.services.history.registry import default_call_sign, default_car_id
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
+from cartrack_desktop.services.live.simulator import Simulator
 
 from .common import Metric, rnd
 from .fleet import SyntheticFleet

@@ -17,8 +17,9 @@ import random
 import time
 from typing import Any
 
-from cartrack_desktop.services.live_store import KEY_PREFIX, LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.keys import KEY_PREFIX
+from cartrack_desktop.services.live.live_store import LiveStore
 
 from .common import Metric, median, percentile, rnd, summary
 from .fleet import LAT_MAX, LAT_MIN, LNG_MAX, LNG_MIN, SyntheticFleet, bench_ids

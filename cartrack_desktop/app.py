@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 from .config import ConfigError, load_settings
 from .logging_setup import configure_logging
+from .services.infra.private_files import restrict_umask
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    restrict_umask()  # police data: every file the app (and its child servers) creates is private
     try:
         settings = load_settings(argv)
     except ConfigError as exc:

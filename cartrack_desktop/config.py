@@ -1,8 +1,9 @@
 """Settings: command line > environment > `.env` in the working directory > defaults.
 
-Hand-written on argparse + python-dotenv rather than pydantic-settings: the rules are few,
-the error for a bad value must be exactly one line naming the setting, and it keeps
-pydantic out of the start-up path.
+One table (`SETTINGS`), one row per setting: its options, its environment variable, the parser
+that checks a raw value, and its default. Hand-written on argparse + python-dotenv rather than
+pydantic-settings: the rules are few, the error for a bad value must be exactly one line naming
+the setting as the user wrote it, and it keeps pydantic out of the start-up path.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import argparse
 import getpass
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -26,7 +27,10 @@ MAX_CARS = 100_000
 DEFAULT_MONGO_DB = "cartrack"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
+MAX_ATTRIBUTION_CHARS = 300
+MAX_DISPATCHER_CHARS = 64
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+RENDERINGS = ("auto", "software", "gpu")
 
 
 class ConfigError(Exception):
@@ -53,50 +57,23 @@ class Settings:
     screenshot: Path | None
     seed: int | None
     dispatcher: str
-
-    @property
-    def tile_host(self) -> str | None:
-        return urlsplit(self.tile_url).hostname if self.tile_url else None
+    rendering: str                 # auto, software or gpu (how the window composites the map)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError("command line", message)
+# ---- parsers: (setting as the user wrote it, raw text) -> value; None means "use the default" ----------
+Parse = Callable[[str, str], Any]
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=APP_NAME, description="Dispatcher console for live police fleets.")
-    p.add_argument("--redis-url", help="Redis URL (redis://, rediss://, unix://); default: embedded server")
-    p.add_argument("--redis-ca-file", help="CA certificate(s) to verify a rediss:// server (PEM)")
-    p.add_argument("--redis-cert-file", help="client certificate for rediss:// (PEM), if the server asks for one")
-    p.add_argument("--redis-key-file", help="private key of --redis-cert-file (PEM)")
-    p.add_argument("--mongo-uri", help="MongoDB URI; default: embedded SecantusDB server")
-    p.add_argument("--cars", help=f"number of simulated units (default {DEFAULT_CARS})")
-    sim = p.add_mutually_exclusive_group()
-    sim.add_argument("--simulator", dest="simulator", action="store_const", const="1", help="run the patrol simulator")
-    sim.add_argument("--no-simulator", dest="simulator", action="store_const", const="0",
-                     help="do not run the patrol simulator (live data comes from elsewhere)")
-    p.add_argument("--headless", action="store_true", default=None,
-                   help="no window: run simulator and sync as a service")
-    p.add_argument("--duration", help="run this many seconds, then shut down cleanly and exit 0")
-    p.add_argument("--data-dir", help="where the embedded database and state live")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-    p.add_argument("--tiles", dest="tile_url", help="tile URL template with {z}/{x}/{y}; 'none' for no tiles")
-    p.add_argument("--tile-attribution", help="attribution text shown for the tiles")
-    p.add_argument("--screenshot", help="save a PNG of the window once live units are drawn")
-    p.add_argument("--seed", help="random seed for a reproducible simulation")
-    p.add_argument("--dispatcher", help="dispatcher name for audit entries (default: OS user)")
-    return p
-
-
-def _int(setting: str, raw: str, lo: int, hi: int) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(setting, f"must be a whole number (got {raw!r})") from None
-    if not lo <= value <= hi:
-        raise ConfigError(setting, f"must be between {lo} and {hi} (got {value})")
-    return value
+def _int(lo: int, hi: int) -> Parse:
+    def parse(setting: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(setting, f"must be a whole number (got {raw!r})") from None
+        if not lo <= value <= hi:
+            raise ConfigError(setting, f"must be between {lo} and {hi} (got {value})")
+        return value
+    return parse
 
 
 def _bool(setting: str, raw: str) -> bool:
@@ -108,7 +85,17 @@ def _bool(setting: str, raw: str) -> bool:
     raise ConfigError(setting, f"must be true or false (got {raw!r})")
 
 
-def _check_redis_url(setting: str, url: str) -> str:
+def _seconds(setting: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(setting, f"must be a number of seconds (got {raw!r})") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(setting, f"must be a positive number of seconds (got {raw!r})")
+    return value
+
+
+def _redis_url(setting: str, url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -128,7 +115,7 @@ def _check_redis_url(setting: str, url: str) -> str:
     return url
 
 
-def _check_mongo_uri(setting: str, uri: str) -> tuple[str, str]:
+def _mongo_uri(setting: str, uri: str) -> tuple[str, str]:
     """Validate without network access; returns (uri, database name)."""
     from pymongo.errors import ConfigurationError, InvalidURI
     from pymongo.uri_parser import parse_uri
@@ -146,7 +133,34 @@ def _check_mongo_uri(setting: str, uri: str) -> tuple[str, str]:
     return uri, parsed.get("database") or DEFAULT_MONGO_DB
 
 
-def _check_tile_url(setting: str, url: str) -> str:
+def _readable_file(setting: str, raw: str) -> str:
+    path = Path(raw).expanduser()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(setting, f"{path} is not a readable file")
+    return str(path.resolve())
+
+
+def _directory(setting: str, raw: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(setting, f"{path} is not a directory")
+    return path
+
+
+def _path(_setting: str, raw: str) -> Path | None:
+    return Path(raw).expanduser() if raw else None
+
+
+def _log_level(setting: str, raw: str) -> str | None:
+    level = raw.strip().upper()
+    if level and level not in LOG_LEVELS:
+        raise ConfigError(setting, f"must be one of {', '.join(LOG_LEVELS)}")
+    return level or None
+
+
+def _tile_url(setting: str, url: str) -> str:
     if url.strip().lower() in ("", "none", "off"):
         return ""
     parts = urlsplit(url)
@@ -157,33 +171,124 @@ def _check_tile_url(setting: str, url: str) -> str:
     return url
 
 
-_TLS_FILES = (("redis_ca_file", "CARTRACK_REDIS_CA_FILE", "ssl_ca_certs"),
-              ("redis_cert_file", "CARTRACK_REDIS_CERT_FILE", "ssl_certfile"),
-              ("redis_key_file", "CARTRACK_REDIS_KEY_FILE", "ssl_keyfile"))
+def _attribution(setting: str, raw: str) -> str:
+    if len(raw) > MAX_ATTRIBUTION_CHARS:
+        raise ConfigError(setting, f"longer than {MAX_ATTRIBUTION_CHARS} characters")
+    return raw
 
 
-def _with_tls_files(url: str | None, args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
-    """Add the TLS file options to a rediss:// URL (redis-py reads them from its query)."""
-    params: dict[str, str] = {}
-    for attr, var, param in _TLS_FILES:
-        value = getattr(args, attr)
-        setting = "--" + attr.replace("_", "-")
-        if value is None and env.get(var, ""):
-            value, setting = env[var], var
-        if value is None:
-            continue
-        path = Path(value).expanduser()
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise ConfigError(setting, f"{path} is not a readable file")
-        params[param] = str(path.resolve())
-    if not params:
-        return url
-    if url is None or urlsplit(url).scheme != "rediss":
-        raise ConfigError("--redis-ca-file", "TLS files need a rediss:// Redis URL")
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query = [(k, v) for k, v in query if k not in params] + sorted(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
+def _dispatcher(_setting: str, raw: str) -> str | None:
+    return (raw.strip()[:MAX_DISPATCHER_CHARS] or "dispatcher") if raw else None
+
+
+def _rendering(setting: str, raw: str) -> str | None:
+    choice = raw.strip().lower()
+    choice = "gpu" if choice == "hardware" else choice
+    if choice and choice not in RENDERINGS:
+        raise ConfigError(setting, f"must be one of {', '.join(RENDERINGS)} (got {raw!r})")
+    return choice or None
+
+
+def _os_user() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        name = ""
+    return name.strip()[:MAX_DISPATCHER_CHARS] or "dispatcher"
+
+
+def _default_data_dir() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+# ---- the table --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A command-line flag without a value, standing for one raw value of its setting."""
+
+    flag: str
+    value: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    field: str                     # the Settings attribute (or an input of one, see load_settings)
+    env: str | None                # environment / .env variable
+    parse: Parse
+    default: Callable[[], Any] = lambda: None
+    flag: str | None = None        # an option taking a value
+    help: str = ""
+    switches: tuple[Switch, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("redis_url", "CARTRACK_REDIS_URL", _redis_url, flag="--redis-url",
+            help="Redis URL (redis://, rediss://, unix://); default: embedded server"),
+    Setting("redis_ca_file", "CARTRACK_REDIS_CA_FILE", _readable_file, flag="--redis-ca-file",
+            help="CA certificate(s) to verify a rediss:// server (PEM)"),
+    Setting("redis_cert_file", "CARTRACK_REDIS_CERT_FILE", _readable_file, flag="--redis-cert-file",
+            help="client certificate for rediss:// (PEM), if the server asks for one"),
+    Setting("redis_key_file", "CARTRACK_REDIS_KEY_FILE", _readable_file, flag="--redis-key-file",
+            help="private key of --redis-cert-file (PEM)"),
+    Setting("mongo_uri", "CARTRACK_MONGO_URI", _mongo_uri, flag="--mongo-uri",
+            help="MongoDB URI; default: embedded SecantusDB server"),
+    Setting("cars", "CARTRACK_CARS", _int(0, MAX_CARS), lambda: DEFAULT_CARS, flag="--cars",
+            help=f"number of simulated units (default {DEFAULT_CARS})"),
+    Setting("simulator", "CARTRACK_SIMULATOR", _bool, lambda: True, switches=(
+        Switch("--simulator", "1", "run the patrol simulator"),
+        Switch("--no-simulator", "0", "do not run the patrol simulator (live data comes from elsewhere)"))),
+    Setting("headless", "CARTRACK_HEADLESS", _bool, lambda: False, switches=(
+        Switch("--headless", "1", "no window: run simulator and sync as a service"),)),
+    Setting("duration", "CARTRACK_DURATION", _seconds, flag="--duration",
+            help="run this many seconds, then shut down cleanly and exit 0"),
+    Setting("data_dir", "CARTRACK_DATA_DIR", _directory, _default_data_dir, flag="--data-dir",
+            help="where the embedded database and state live"),
+    Setting("log_level", "CARTRACK_LOG_LEVEL", _log_level, lambda: "INFO", flag="--log-level",
+            help="DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    Setting("tile_url", "CARTRACK_TILE_URL", _tile_url, lambda: DEFAULT_TILE_URL, flag="--tiles",
+            help="tile URL template with {z}/{x}/{y}; 'none' for no tiles"),
+    Setting("tile_attribution", "CARTRACK_TILE_ATTRIBUTION", _attribution, flag="--tile-attribution",
+            help="attribution text shown for the tiles"),
+    Setting("screenshot", "CARTRACK_SCREENSHOT", _path, flag="--screenshot",
+            help="save a PNG of the window once live units are drawn"),
+    Setting("seed", "CARTRACK_SEED", _int(0, 2**63 - 1), flag="--seed",
+            help="random seed for a reproducible simulation"),
+    Setting("dispatcher", "CARTRACK_DISPATCHER", _dispatcher, _os_user, flag="--dispatcher",
+            help="dispatcher name for audit entries (default: OS user)"),
+    Setting("rendering", "CARTRACK_RENDERING", _rendering, lambda: "auto", flag="--rendering",
+            help="auto, software or gpu: how the map is composited (auto: software without a GPU)"),
+)
+_TLS_PARAMS = {"redis_ca_file": "ssl_ca_certs", "redis_cert_file": "ssl_certfile", "redis_key_file": "ssl_keyfile"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError("command line", message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=APP_NAME, description="Dispatcher console for live police fleets.")
+    for row in SETTINGS:
+        if row.flag is not None:
+            p.add_argument(row.flag, dest=row.field, help=row.help)
+        group = p.add_mutually_exclusive_group() if len(row.switches) > 1 else p
+        for sw in row.switches:
+            group.add_argument(sw.flag, dest=row.field, action="store_const", const=sw.value, help=sw.help)
+    return p
+
+
+def _read(row: Setting, cli: argparse.Namespace, env: Mapping[str, str]) -> Any:
+    """The row's value: from the command line, else the environment, else its default. A bad raw
+    value raises ConfigError naming the option or variable it came from."""
+    raw: str | None = getattr(cli, row.field)
+    name = next((sw.flag for sw in row.switches if sw.value == raw), row.flag)
+    if raw is None and row.env is not None and env.get(row.env, "") != "":
+        raw, name = env[row.env], row.env
+    if raw is None:
+        return row.default()
+    value = row.parse(name or row.field, raw)
+    return row.default() if value is None else value
 
 
 def _seed_redis_url(env: Mapping[str, str]) -> str | None:
@@ -191,8 +296,8 @@ def _seed_redis_url(env: Mapping[str, str]) -> str | None:
     host = env.get("REDIS_HOST", "").strip()
     if not host:
         return None
-    port = _int("REDIS_PORT", env.get("REDIS_PORT", "6379") or "6379", 1, 65535)
-    db = _int("REDIS_DB", env.get("REDIS_DB", "0") or "0", 0, 1_000_000)
+    port = _int(1, 65535)("REDIS_PORT", env.get("REDIS_PORT", "6379") or "6379")
+    db = _int(0, 1_000_000)("REDIS_DB", env.get("REDIS_DB", "0") or "0")
     password = env.get("REDIS_PASSWORD", "")
     user = env.get("REDIS_USERNAME", "")
     auth = ""
@@ -202,104 +307,43 @@ def _seed_redis_url(env: Mapping[str, str]) -> str | None:
     return f"redis://{auth}{hostpart}:{port}/{db}"
 
 
+def _with_tls_files(url: str | None, files: Mapping[str, str]) -> str | None:
+    """Add the TLS file options to a rediss:// URL (redis-py reads them from its query)."""
+    if not files:
+        return url
+    if url is None or urlsplit(url).scheme != "rediss":
+        raise ConfigError("--redis-ca-file", "TLS files need a rediss:// Redis URL")
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k not in files] + sorted(files.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def load_settings(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
     dotenv_path: Path | None = None,
 ) -> Settings:
-    args = _build_parser().parse_args(argv)
+    cli = _build_parser().parse_args(argv)
     env_file = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
     env: dict[str, str] = {}
     if env_file.is_file():
         env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     env.update(os.environ if environ is None else environ)
 
-    def pick(cli_value: str | None, *names: str) -> tuple[str | None, str]:
-        """(value, name of the setting it came from) following the precedence rules."""
-        if cli_value is not None:
-            return cli_value, "--" + names[0].lower().replace("cartrack_", "").replace("_", "-")
-        for n in names:
-            if env.get(n, "") != "":
-                return env[n], n
-        return None, names[0]
-
-    raw, name = pick(args.redis_url, "CARTRACK_REDIS_URL")
-    if raw is None:
-        redis_url = _seed_redis_url(env)
-    else:
-        redis_url = _check_redis_url(name if args.redis_url is None else "--redis-url", raw)
-
-    redis_url = _with_tls_files(redis_url, args, env)
-
-    raw, name = pick(args.mongo_uri, "CARTRACK_MONGO_URI")
-    mongo_uri: str | None = None
-    mongo_db = DEFAULT_MONGO_DB
-    if raw is not None:
-        mongo_uri, mongo_db = _check_mongo_uri("--mongo-uri" if args.mongo_uri is not None else name, raw)
-
-    raw, name = pick(args.cars, "CARTRACK_CARS")
-    cars = DEFAULT_CARS if raw is None else _int("--cars" if args.cars is not None else name, raw, 0, MAX_CARS)
-
-    raw, name = pick(args.simulator, "CARTRACK_SIMULATOR")
-    simulator = True if raw is None else _bool(name if args.simulator is None else "--no-simulator", raw)
-
-    headless = bool(args.headless) or (env.get("CARTRACK_HEADLESS", "") != "" and _bool(
-        "CARTRACK_HEADLESS", env["CARTRACK_HEADLESS"]))
-
-    raw, name = pick(args.duration, "CARTRACK_DURATION")
-    duration: float | None = None
-    if raw is not None:
-        setting = "--duration" if args.duration is not None else name
-        try:
-            duration = float(raw)
-        except ValueError:
-            raise ConfigError(setting, f"must be a number of seconds (got {raw!r})") from None
-        if not math.isfinite(duration) or duration <= 0:
-            raise ConfigError(setting, f"must be a positive number of seconds (got {raw!r})")
-
-    raw, name = pick(args.data_dir, "CARTRACK_DATA_DIR")
-    data_dir = Path(raw).expanduser() if raw else Path(user_data_dir(APP_NAME, appauthor=False))
-    if data_dir.exists() and not data_dir.is_dir():
-        raise ConfigError("--data-dir" if args.data_dir else name, f"{data_dir} is not a directory")
-
-    raw, name = pick(args.log_level, "CARTRACK_LOG_LEVEL")
-    log_level = (raw or "INFO").strip().upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError("--log-level" if args.log_level else name, f"must be one of {', '.join(LOG_LEVELS)}")
-
-    raw, name = pick(args.tile_url, "CARTRACK_TILE_URL")
-    tile_url = DEFAULT_TILE_URL if raw is None else _check_tile_url(
-        "--tiles" if args.tile_url is not None else name, raw)
-    raw, _ = pick(args.tile_attribution, "CARTRACK_TILE_ATTRIBUTION")
-    tile_attribution = raw if raw is not None else (DEFAULT_TILE_ATTRIBUTION if tile_url == DEFAULT_TILE_URL else "")
-    if len(tile_attribution) > 300:
-        raise ConfigError("--tile-attribution", "longer than 300 characters")
-
-    raw, name = pick(args.screenshot, "CARTRACK_SCREENSHOT")
-    screenshot = Path(raw).expanduser() if raw else None
-
-    raw, name = pick(args.seed, "CARTRACK_SEED")
-    seed = None if raw is None else _int("--seed" if args.seed is not None else name, raw, 0, 2**63 - 1)
-
-    raw, name = pick(args.dispatcher, "CARTRACK_DISPATCHER")
-    dispatcher = (raw or _os_user()).strip()[:64] or "dispatcher"
-
-    if headless and screenshot is not None:
+    values = {row.field: _read(row, cli, env) for row in SETTINGS}
+    # what the rows combine into: the Redis URL (seed variables, TLS files), the database name,
+    # the attribution that goes with the default tiles
+    tls = {param: path for f, param in _TLS_PARAMS.items() if (path := values.pop(f)) is not None}
+    redis_url = values["redis_url"] if values["redis_url"] is not None else _seed_redis_url(env)
+    values["redis_url"] = _with_tls_files(redis_url, tls)
+    mongo_uri, values["mongo_db"] = values["mongo_uri"] or (None, DEFAULT_MONGO_DB)
+    values["mongo_uri"] = mongo_uri
+    if values["tile_attribution"] is None:
+        values["tile_attribution"] = DEFAULT_TILE_ATTRIBUTION if values["tile_url"] == DEFAULT_TILE_URL else ""
+    if values["headless"] and values["screenshot"] is not None:
         raise ConfigError("--screenshot", "needs a window; it cannot be combined with --headless")
-
-    return Settings(
-        redis_url=redis_url, mongo_uri=mongo_uri, mongo_db=mongo_db, cars=cars, simulator=simulator,
-        headless=headless, duration=duration, data_dir=data_dir, log_level=log_level,
-        tile_url=tile_url, tile_attribution=tile_attribution, screenshot=screenshot, seed=seed,
-        dispatcher=dispatcher,
-    )
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "dispatcher"
+    return Settings(**values)
 
 
 def redact_url(url: str) -> str:

@@ -8,9 +8,9 @@ import logging
 import signal
 
 from .config import Settings
-from .services.embedded import EmbeddedError
+from .services.infra.embedded import EmbeddedError
+from .services.infra.timeouts import within
 from .services.runtime import Runtime
-from .services.timeouts import within
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .services.redaction import RedactingFilter
+from .services.infra.redaction import RedactingFilter
 
 
 def configure_logging(level: str) -> None:

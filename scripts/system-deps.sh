@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Ensure the Debian/Ubuntu packages Qt/QtWebEngine (and, for tests, Xvfb) need.
+# Ensure the Debian/Ubuntu packages Qt/QtWebEngine (and, for tests, Xvfb; for lint, Node.js) need.
 # As root with apt-get: installs what is missing. Otherwise: prints the exact command.
-# usage: scripts/system-deps.sh run|test
+# usage: scripts/system-deps.sh run|test|lint
 set -euo pipefail
 what="${1:-run}"
 
@@ -12,13 +12,22 @@ RUN_PKGS=(
   libgbm1 libfontconfig1 libdbus-1-3
 )
 TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth wrk)   # wrk: load generator of the ingest benchmark
+LINT_PKGS=(nodejs npm)   # eslint over the map page's modules (package.json, `make lint`)
 case "$what" in
   run) wanted=("${RUN_PKGS[@]}") ;;
   test) wanted=("${TEST_PKGS[@]}") ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  lint) wanted=("${LINT_PKGS[@]}") ;;
+  *) echo "usage: $0 run|test|lint" >&2; exit 2 ;;
 esac
 
+# lint needs the node and npm commands, from Debian's packages or any other install (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package): the commands are checked, not packages.
+if [ "$what" = lint ] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  exit 0
+fi
+
 if ! command -v dpkg-query >/dev/null 2>&1; then
+  if [ "$what" = lint ]; then echo "system-deps: not a Debian/Ubuntu system; install Node.js and npm yourself." >&2; exit 1; fi
   echo "system-deps: not a Debian/Ubuntu system; install Qt 6's xcb, EGL and NSS libraries (and Xvfb for tests) yourself." >&2
   exit 0
 fi
@@ -30,7 +39,7 @@ for p in "${wanted[@]}"; do
   fi
 done
 # ALSA's runtime was renamed (libasound2 -> libasound2t64); accept either.
-if ! dpkg-query -W -f='${Status}' libasound2 2>/dev/null | grep -q "ok installed" \
+if [ "$what" != lint ] && ! dpkg-query -W -f='${Status}' libasound2 2>/dev/null | grep -q "ok installed" \
    && ! dpkg-query -W -f='${Status}' libasound2t64 2>/dev/null | grep -q "ok installed"; then
   if apt-cache show libasound2t64 >/dev/null 2>&1; then missing+=(libasound2t64); else missing+=(libasound2); fi
 fi
@@ -48,5 +57,5 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "system-deps: missing system packages. Run as root:" >&2
   echo "  sudo $cmd" >&2
-  if [ "$what" = test ]; then exit 1; fi
+  if [ "$what" != run ]; then exit 1; fi
 fi

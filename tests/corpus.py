@@ -7,8 +7,22 @@ when the message is valid but its *text* is hostile and must be shown literally)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
+
+from cartrack_desktop.domain.messages import BATCH_VERSION, encode_position
+from cartrack_desktop.domain.models import Position
 
 NOW = 1_800_000_000.0
+
+
+def encode_batch(positions: Iterable[Position], *, sent_at: float) -> dict[str, Any]:
+    """A fleet-wide batch as the simulator's Lua script publishes it: one row [id, lat, lng, speed, heading, ts]."""
+    rows = []
+    for p in positions:
+        e = encode_position(p)
+        rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
+    return {"v": BATCH_VERSION, "sent": round(sent_at, 3), "cars": rows}
 
 
 def pos(**over: object) -> dict[str, object]:

@@ -7,14 +7,11 @@ which is far below GPS noise; that keeps this module dependency-free and fast.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 MPH_TO_KMH = 1.609344
-KM_PER_MILE = MPH_TO_KMH
-MPH_TO_MPS = MPH_TO_KMH / 3.6
 
-_COMPASS_POINTS = (
+COMPASS_POINTS = (
     "N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE",
     "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW",
 )
@@ -66,33 +63,9 @@ def normalize_heading(deg: float) -> float:
 
 def compass_point(deg: float) -> str:
     """16-wind compass abbreviation for a heading ("N", "NNE", ...)."""
-    return _COMPASS_POINTS[int((normalize_heading(deg) + 11.25) // 22.5) % 16]
+    return COMPASS_POINTS[int((normalize_heading(deg) + 11.25) // 22.5) % 16]
 
 
 def interpolate(lat1: float, lng1: float, lat2: float, lng2: float, fraction: float) -> tuple[float, float]:
     """Linear interpolation; adequate for the metre-scale gaps between 1 Hz fixes."""
     return lat1 + (lat2 - lat1) * fraction, lng1 + (lng2 - lng1) * fraction
-
-
-@dataclass(frozen=True, slots=True)
-class BoundingBox:
-    south: float
-    west: float
-    north: float
-    east: float
-
-    def contains(self, lat: float, lng: float) -> bool:
-        return self.south <= lat <= self.north and self.west <= lng <= self.east
-
-
-def bounding_box(lat: float, lng: float, radius_km: float) -> BoundingBox:
-    """Smallest lat/lng box containing the circle (no antimeridian wrapping: city scale)."""
-    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
-    coslat = max(1e-12, math.cos(math.radians(lat)))
-    dlng = math.degrees(radius_km / (EARTH_RADIUS_KM * coslat))
-    return BoundingBox(
-        south=max(-90.0, lat - dlat),
-        west=max(-180.0, lng - dlng),
-        north=min(90.0, lat + dlat),
-        east=min(180.0, lng + dlng),
-    )

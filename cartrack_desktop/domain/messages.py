@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from .dispatch import (
     INCIDENT_ID_RE,
@@ -39,7 +40,7 @@ MAX_TEXT_CHARS = 200
 
 BATCH_VERSION = 1
 
-REJECTION_KINDS = (
+RejectionKind = Literal[
     "oversize",
     "malformed_json",
     "not_object",
@@ -57,8 +58,34 @@ REJECTION_KINDS = (
     "bad_batch",
     "bad_text",
     "too_many_units",
+    # the device ingest (cartrack_desktop.ingest): reports, HTTP, devices, filters
     "bad_device_id",
-)
+    "bad_number",
+    "bad_timestamp",
+    "bad_utf8",
+    "bad_speed_unit",
+    "missing_device_id",
+    "empty",
+    "unknown_format",
+    "unknown_device",
+    "bad_token",
+    "registration_rate",
+    "no_position",
+    "invalid",
+    "zero",
+    "future",
+    "accuracy",
+    "duplicate",
+    "min_period",
+    "teleport",
+    "out_of_order",
+    "bad_http",
+    "request_line_too_long",
+    "headers_too_large",
+    "body_too_large",
+    "slow_client",
+    "too_many_connections",
+]
 
 _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
 
@@ -66,7 +93,7 @@ _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
 class MessageRejected(ValueError):
     """An input that does not satisfy the wire contract."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: RejectionKind, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
 
@@ -217,21 +244,12 @@ def encode_position(p: Position) -> dict[str, Any]:
     }
 
 
-def encode_batch(positions: Iterable[Position], *, sent_at: float) -> dict[str, Any]:
-    """Fleet-wide batch (channel cartrack:batch): one row [id, lat, lng, speed, heading, ts] per unit."""
-    rows = []
-    for p in positions:
-        e = encode_position(p)
-        rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
-    return {"v": BATCH_VERSION, "sent": round(sent_at, 3), "cars": rows}
-
-
 def decode_batch(
     raw: bytes | str,
     *,
     now: float | None,
     loads: Loads = strict_json_loads,
-    on_reject: Callable[[str], None] | None = None,
+    on_reject: Callable[[RejectionKind], None] | None = None,
 ) -> tuple[list[Position], float]:
     """Parse a batch; bad rows are dropped one by one (reported via on_reject), a bad envelope raises.
 
@@ -399,29 +417,69 @@ def validate_incident(obj: Any) -> Incident:
     )
 
 
-def encode_event(kind: str, **fields: Any) -> dict[str, Any]:
+EventType = Literal["status", "incident", "fleet", "alarm"]
+FleetAction = Literal["add", "remove", "update"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A unit's status changed (its assignment carries the car_id)."""
+
+    assignment: UnitAssignment
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """An incident was created or changed (a new timeline entry, closed)."""
+
+    incident: Incident
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvent:
+    """A unit was added to, removed from or changed in the fleet registry."""
+
+    action: FleetAction
+    car_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRaised:
+    """A device raised an alarm (panic button): every desktop shows it until acknowledged."""
+
+    alarm: Alarm
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAcknowledged:
+    """A dispatcher acknowledged an alarm (who, when)."""
+
+    ack: AlarmAck
+
+
+DispatchEvent = StatusEvent | IncidentEvent | FleetEvent | AlarmRaised | AlarmAcknowledged
+
+
+def encode_event(kind: EventType, **fields: Any) -> dict[str, Any]:
     return {"v": EVENT_VERSION, "type": kind, **fields}
 
 
-def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[str, Any]:
-    """An event from cartrack:events, validated per type. Returns a normalised dict:
-    status: {type, car_id, assignment}; incident: {type, incident}; fleet: {type, action, car_id};
-    alarm: see decode_alarm_event.
-    """
+def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> DispatchEvent:
+    """An event from cartrack:events, validated per type."""
     obj = parse_json(raw, MAX_EVENT_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != EVENT_VERSION:
         raise MessageRejected("bad_batch", "event envelope")
     kind = obj.get("type")
     if kind == "status":
         car_id = validate_car_id(obj.get("car_id"))
-        return {"type": "status", "car_id": car_id, "assignment": validate_assignment(obj.get("assignment"), car_id)}
+        return StatusEvent(validate_assignment(obj.get("assignment"), car_id))
     if kind == "incident":
-        return {"type": "incident", "incident": validate_incident(obj.get("incident"))}
+        return IncidentEvent(validate_incident(obj.get("incident")))
     if kind == "fleet":
         action = obj.get("action")
-        if action not in ("add", "remove", "update"):
-            raise MessageRejected("bad_type", "fleet action")
-        return {"type": "fleet", "action": action, "car_id": validate_car_id(obj.get("car_id"))}
+        if action == "add" or action == "remove" or action == "update":   # noqa: PLR1714 - narrows the Literal
+            return FleetEvent(action, validate_car_id(obj.get("car_id")))
+        raise MessageRejected("bad_type", "fleet action")
     if kind == "alarm":
         return decode_alarm_event(obj)
     raise MessageRejected("bad_type", "event type")
@@ -431,7 +489,6 @@ def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> dict[
 ALARM_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,80}\Z")
 ALARM_KIND_RE = re.compile(r"[A-Za-z]{1,32}\Z")
 PROTOCOL_RE = re.compile(r"[a-z0-9_]{0,16}\Z")
-ALARM_ACTIONS = ("raise", "ack")
 
 
 def validate_device_id(value: Any) -> str:
@@ -477,21 +534,17 @@ def encode_alarm_ack(a: AlarmAck) -> dict[str, Any]:
     return {"alarm_id": a.alarm_id, "car_id": a.car_id, "by": a.by, "at": round(a.at, 3)}
 
 
-def decode_alarm_event(obj: dict[str, Any]) -> dict[str, Any]:
-    """{"v":1,"type":"alarm","action":"raise",<alarm fields>} or {..,"action":"ack",alarm_id,car_id,by,at}.
-
-    Returns {type: "alarm", action: "raise", alarm: Alarm} or {type: "alarm", action: "ack", ack: AlarmAck}.
-    """
+def decode_alarm_event(obj: dict[str, Any]) -> AlarmRaised | AlarmAcknowledged:
+    """{"v":1,"type":"alarm","action":"raise",<alarm fields>} or {..,"action":"ack",alarm_id,car_id,by,at}."""
     action = obj.get("action")
     if action == "raise":
         fields = {k: v for k, v in obj.items() if k not in ("v", "type", "action")}
-        return {"type": "alarm", "action": "raise", "alarm": validate_alarm(fields)}
+        return AlarmRaised(validate_alarm(fields))
     if action == "ack":
-        ack = AlarmAck(
+        return AlarmAcknowledged(AlarmAck(
             alarm_id=_matching(obj.get("alarm_id"), ALARM_ID_RE, "alarm_id"),
             car_id=validate_car_id(obj.get("car_id")),
             by=validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True),
             at=_as_number(obj.get("at"), "at"),
-        )
-        return {"type": "alarm", "action": "ack", "ack": ack}
+        ))
     raise MessageRejected("bad_type", "alarm action")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 CAR_ID_PATTERN = r"[A-Za-z0-9_-]{1,32}"
+LOCATION_TTL_S = 300   # a live position expires this long after its last update (seed: car:location:{id} EX)
 CAR_ID_RE = re.compile(CAR_ID_PATTERN + r"\Z")
 # A tracking device's own id (Traccar's uniqueId: IMEIs, numbers, OwnTracks user-device names).
 # Wider than a unit id (dots, colons, @ occur), still nothing that could be markup, a quote or a glob.

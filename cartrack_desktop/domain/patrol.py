@@ -39,10 +39,6 @@ class PatrolArea:
     def contains(self, lat: float, lng: float) -> bool:
         return self.south <= lat <= self.north and self.west <= lng <= self.east
 
-    @property
-    def center(self) -> tuple[float, float]:
-        return (self.south + self.north) / 2, (self.west + self.east) / 2
-
 
 ATLANTA = PatrolArea(south=33.65, west=-84.55, north=33.89, east=-84.29)
 

@@ -29,9 +29,9 @@ from pymongo.errors import DuplicateKeyError
 
 from ..domain.messages import MessageRejected, encode_event, validate_car_id, validate_device_id
 from ..domain.models import UnitStatus
-from ..services.archive import utc
-from ..services.dispatch import EVENTS_CHANNEL
-from ..services.rejections import RejectionCounter
+from ..services.dispatch.keys import EVENTS_CHANNEL
+from ..services.infra.mongo import utc
+from ..services.infra.rejections import RejectionCounter
 from . import options as o
 from .report import DeviceReport
 

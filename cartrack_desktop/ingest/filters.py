@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from ..domain.geo import haversine_km
 
@@ -31,7 +31,7 @@ TELEPORT_ACCEPT_AFTER = 3
 TELEPORT_MIN_DT_S = 1.0        # GPS jitter over fractions of a second is not a speed
 MPH_PER_KM_PER_S = 3600.0 / 1.609344
 
-FILTER_KINDS = ("invalid", "zero", "future", "accuracy", "duplicate", "min_period", "teleport")
+FilterKind = Literal["invalid", "zero", "future", "accuracy", "duplicate", "min_period", "teleport", "out_of_order"]
 
 
 class Verdict(enum.Enum):
@@ -74,8 +74,8 @@ class Fix(NamedTuple):
     accuracy_m: float | None = None
 
 
-def check(fix: Fix, last: LastFix | None, now: float, opts: FilterOptions) -> tuple[Verdict, str]:
-    """The verdict and, for a rejection, its kind ("" otherwise). Does not change `last`."""
+def check(fix: Fix, last: LastFix | None, now: float, opts: FilterOptions) -> tuple[Verdict, FilterKind | None]:
+    """The verdict and, for a rejection, its kind (None otherwise). Does not change `last`."""
     if opts.invalid and not fix.valid:
         return Verdict.REJECTED, "invalid"
     if opts.zero and fix.lat == 0.0 and fix.lng == 0.0:
@@ -85,12 +85,12 @@ def check(fix: Fix, last: LastFix | None, now: float, opts: FilterOptions) -> tu
     if opts.accuracy_max_m and fix.accuracy_m is not None and fix.accuracy_m > opts.accuracy_max_m:
         return Verdict.REJECTED, "accuracy"
     if last is None:
-        return Verdict.LIVE, ""
+        return Verdict.LIVE, None
     dt = fix.t - last.t
     if dt == 0 and opts.duplicate:
         return Verdict.REJECTED, "duplicate"
     if dt < 0:
-        return (Verdict.LATE, "") if opts.keep_late else (Verdict.REJECTED, "out_of_order")
+        return (Verdict.LATE, None) if opts.keep_late else (Verdict.REJECTED, "out_of_order")
     if opts.min_period_s and dt < opts.min_period_s:
         return Verdict.REJECTED, "min_period"
     if opts.max_implied_speed_mph and last.teleports + 1 < TELEPORT_ACCEPT_AFTER:
@@ -98,10 +98,10 @@ def check(fix: Fix, last: LastFix | None, now: float, opts: FilterOptions) -> tu
         mph = km / max(dt, TELEPORT_MIN_DT_S) * MPH_PER_KM_PER_S
         if mph > opts.max_implied_speed_mph and math.isfinite(mph):
             return Verdict.REJECTED, "teleport"
-    return Verdict.LIVE, ""
+    return Verdict.LIVE, None
 
 
-def advance(last: LastFix | None, fix: Fix, verdict: Verdict, kind: str) -> LastFix | None:
+def advance(last: LastFix | None, fix: Fix, verdict: Verdict, kind: FilterKind | None) -> LastFix | None:
     """The state after a verdict: a live fix becomes the newest; a teleport refusal is counted."""
     if verdict is Verdict.LIVE:
         return LastFix(fix.t, fix.lat, fix.lng)

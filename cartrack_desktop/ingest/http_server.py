@@ -24,7 +24,8 @@ from typing import NamedTuple, cast
 
 import httptools
 
-from ..services.rejections import RejectionCounter
+from ..domain.messages import RejectionKind
+from ..services.infra.rejections import RejectionCounter
 from . import options as o
 from .protocols import Request
 
@@ -82,7 +83,7 @@ Handler = Callable[[Request], "Response | asyncio.Future[Response]"]
 class _Refuse(Exception):
     """Raised inside a parser callback to stop a request that broke a limit."""
 
-    def __init__(self, resp: Response, kind: str) -> None:
+    def __init__(self, resp: Response, kind: RejectionKind) -> None:
         super().__init__(kind)
         self.resp, self.kind = resp, kind
 
@@ -283,8 +284,7 @@ class HttpConnection(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive()
         path, _, query = bytes(self._url).partition(b"?")
         query = query.partition(b"#")[0]
-        req = Request(self.parser.get_method().decode("ascii", "replace"), path.decode("latin-1") or "/", query,
-                      self._headers, bytes(self._body))
+        req = Request(path.decode("latin-1") or "/", query, self._headers, bytes(self._body))
         result = srv.handler(req)
         slot: list[object] = [None, keep_alive]
         self._slots.append(slot)
@@ -329,7 +329,7 @@ class HttpConnection(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
-    def _refuse(self, resp: Response, kind: str) -> None:
+    def _refuse(self, resp: Response, kind: RejectionKind) -> None:
         """Answer a broken request (after the answers owed before it) and close the connection."""
         self.server.rejections.reject(kind)
         if self.closed or self.transport is None or self._broken:

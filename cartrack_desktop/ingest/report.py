@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..domain.messages import RejectionKind
+
 MAX_ATTRIBUTES = 32          # kept per report; more are dropped (counted by the caller as oversize)
 MAX_ATTRIBUTE_KEY_CHARS = 32
 MAX_ATTRIBUTE_VALUE_CHARS = 128
@@ -19,7 +21,7 @@ Attribute = str | float | bool
 class DecodeError(ValueError):
     """A request that is not a valid report of any protocol; `kind` names the reason (counted)."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: RejectionKind, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
 

@@ -23,9 +23,9 @@ from redis.exceptions import RedisError
 
 from ..domain.messages import MessageRejected, check_position, validate_device_id
 from ..domain.models import Position
-from ..services.live_store import LiveStore
-from ..services.rejections import RejectionCounter
-from ..services.timeouts import within
+from ..services.infra.rejections import RejectionCounter
+from ..services.infra.timeouts import within
+from ..services.live.live_store import LiveStore
 from . import filters as f
 from . import options as o
 from .alarms import AlarmGate
@@ -228,6 +228,7 @@ class IngestServer:
         last = self.last.get(car)
         verdict, kind = f.check(fix, last, now, self.opts.filters)
         if verdict is f.Verdict.REJECTED:
+            assert kind is not None
             self.counters.filtered += 1
             self.rejections.reject(kind, car)
             state = f.advance(last, fix, verdict, kind)
@@ -297,6 +298,7 @@ class IngestServer:
         c = self.counters
         return {"live": c.live, "late": c.late, "filtered": c.filtered, "unknown": c.unknown, "alarms": c.alarms,
                 "unavailable": c.unavailable, "written_live": w.written_live, "written_late": w.written_late,
+                "failed_fixes": w.failed_fixes, "idle_closed": self.http.idle_closed,
                 "batches": w.batches, "failed_batches": w.failed_batches, "redis_ok": w.redis_ok,
                 "last_batch_ms": round(w.last_batch_ms, 2), "connections": len(self.http.connections),
                 "requests": self.http.requests, "rejections": self.rejections.snapshot(),

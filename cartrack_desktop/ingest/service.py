@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..services.supervisor import backoff_delay
+from ..services.infra.retry import Attempts, Backoff
 from .options import IngestOptions, options_to_json
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 3.0
 RATE_WINDOW_S = 5.0
+RESTART_BACKOFF = Backoff(0.5, 10.0)
 
 
 class IngestError(RuntimeError):
@@ -151,7 +152,7 @@ class IngestService:
     async def run(self) -> None:
         """For a supervisor: start, restart a worker that dies (with backoff), stop when cancelled."""
         await self.start()
-        attempts = [0] * len(self._workers)
+        attempts = [Attempts(RESTART_BACKOFF) for _ in self._workers]
         try:
             while True:
                 waits = {asyncio.ensure_future(w.proc.wait()): w for w in self._workers if w.proc is not None}
@@ -162,8 +163,7 @@ class IngestService:
                     w = waits[t]
                     self._state, self._detail = "degraded", f"worker {w.index} exited ({t.result()}); restarting"
                     log.warning("ingest: %s", self._detail)
-                    await asyncio.sleep(backoff_delay(attempts[w.index], 0.5, 10.0))
-                    attempts[w.index] += 1
+                    await attempts[w.index].pause()
                     try:
                         await self._spawn(w)
                         self._state, self._detail = "running", ""

@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 from pymongo import AsyncMongoClient
 
-from ..services.events import EventsListener
-from ..services.redis_conn import make_redis
+from ..domain.messages import FleetEvent
+from ..services.dispatch.events import EventsListener
+from ..services.infra.redis_conn import make_redis
 from .options import options_from_json
 from .server import IngestServer
 
@@ -69,8 +70,11 @@ async def run(cfg: dict[str, Any]) -> None:
         server.request_refresh()
 
     events = EventsListener(cfg["redis_url"], on_connect=reload, rejections=server.rejections)
-    events.handlers.append(lambda e: server.request_refresh() if e.get("type") == "fleet" else None)
+    events.received.subscribe(lambda e: server.request_refresh() if isinstance(e, FleetEvent) else None)
     try:
+        if opts.exposed and not opts.tls:
+            log.warning("ingest listens on %s without TLS: reports (and device tokens) cross the network in "
+                        "clear text; use a certificate or a reverse proxy (README, Real devices)", opts.host)
         host, port = await server.start()
         # 10,000 connections are tens of thousands of long-lived objects: a full collection over
         # them paused the loop for 70-230 ms (measured). What start-up built is frozen out of the

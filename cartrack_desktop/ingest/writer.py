@@ -24,9 +24,9 @@ from redis.exceptions import RedisError
 
 from ..domain.messages import encode_alarm, encode_event, encode_position
 from ..domain.models import Alarm, Position
-from ..services.dispatch import EVENTS_CHANNEL
-from ..services.live_store import LiveStore
-from ..services.timeouts import within
+from ..services.dispatch.keys import EVENTS_CHANNEL
+from ..services.infra.timeouts import within
+from ..services.live.live_store import LiveStore
 from . import options as o
 from .http_server import Response
 

@@ -3,7 +3,9 @@
 The page is written to a file and served to the web view through the app's own
 `cartrack://app/` scheme. A Content-Security-Policy allows only the vendored files, the
 exact inline scripts folium generated (by hash) and images from the configured tile host:
-even if markup ever reached the DOM, no injected script could run.
+even if markup ever reached the DOM, no injected script could run. The page's own script is a
+set of ES modules (resources/map/), loaded from one `<script type="module">` through the same
+scheme; the values it shares with the Python panels come in the JSON config block.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from urllib.parse import urlsplit
 
 import folium
 
+from ..domain.presentation import page_values
+
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 SCHEME = "cartrack"
 ORIGIN = f"{SCHEME}://app"
@@ -27,14 +31,15 @@ PAGE_NAME = "index.html"
 
 LOCAL_JS = [
     ("leaflet", "leaflet/leaflet.js"),
-    ("cartrack_map", "map/cartrack-map.js"),
 ]
+PAGE_MODULE = "map/main.js"   # the page's own script: ES modules importing each other relatively
 LOCAL_CSS = [
     ("leaflet_css", "leaflet/leaflet.css"),
     ("cartrack_map_css", "map/cartrack-map.css"),
 ]
 
 ATLANTA_CENTER = (33.7490, -84.3880)
+START_ZOOM = 12
 
 
 @dataclass(frozen=True)
@@ -73,13 +78,10 @@ def build_map_page(
     *,
     tile_url: str,
     tile_attribution: str,
-    center: tuple[float, float] = ATLANTA_CENTER,
-    zoom: int = 12,
-    page_config: dict[str, Any] | None = None,
 ) -> MapPage:
     m = folium.Map(
-        location=list(center),
-        zoom_start=zoom,
+        location=list(ATLANTA_CENTER),
+        zoom_start=START_ZOOM,
         tiles=None,
         control_scale=True,
         zoom_control=True,
@@ -100,11 +102,13 @@ def build_map_page(
         ).add_to(m)
     page = m.get_root().render()
 
-    # Data for the page's own script, as JSON (never as code).
-    config = {"tiles": bool(tile_url), **(page_config or {})}
+    # Data for the page's own script, as JSON (never as code), then the script itself: a module
+    # runs once the document is parsed, so folium's map exists when it starts.
+    config = {"tiles": bool(tile_url), **page_values()}
     page = page.replace(
         "</head>",
-        f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n</head>',
+        f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n'
+        f'<script type="module" src="{PAGE_MODULE}"></script>\n</head>',
         1,
     )
     script_hashes = sorted({
@@ -133,6 +137,8 @@ def build_map_page(
     for _, url in LOCAL_JS + LOCAL_CSS:
         if f'"{url}"' not in page:
             raise RuntimeError(f"folium did not reference {url}; its template has changed")
+    if not (RESOURCES_DIR / PAGE_MODULE).is_file():
+        raise RuntimeError(f"the page's script {PAGE_MODULE} is missing from {RESOURCES_DIR}")
     if re.search(r"https?://(cdn|unpkg|code\.jquery|cdnjs|netdna)", page):
         raise RuntimeError("the map page still references a CDN")
     out_dir.mkdir(parents=True, exist_ok=True)

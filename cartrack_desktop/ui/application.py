@@ -20,14 +20,23 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..services.timeouts import within
+from ..services.infra.timeouts import within
+
+if TYPE_CHECKING:
+    from .desk import Desk
+    from .main_window import MainWindow
+    from .map_view import MapView
+
+ReadyHook = Callable[["MainWindow", "Desk"], None]
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 4.5
+SCREENSHOT_SETTLE_S = 0.8   # after the first units are drawn, let the compositor present the frame
 
 
 def has_gpu() -> bool:
@@ -40,18 +49,17 @@ def has_gpu() -> bool:
         return False
 
 
-def configure_rendering(environ: dict[str, str] | None = None) -> str:
+def configure_rendering(choice: str = "auto", environ: dict[str, str] | None = None) -> str:
     """Choose how the map is composited; must run before the QApplication exists.
 
     Without a GPU, Mesa's software OpenGL makes Qt composite every web frame on the UI thread
     at great cost (measured: event-loop lag p99 ~135 ms with 10,000 moving units). Qt Quick's
     software backend plus Chromium's software compositing cut that to ~36 ms. With a GPU
-    nothing changes. CARTRACK_RENDERING=software|gpu overrides the detection; a
-    QT_QUICK_BACKEND set by the user is respected.
+    nothing changes. `choice` (the rendering setting: software or gpu) overrides the detection;
+    a QT_QUICK_BACKEND set by the user is respected.
     """
     env = os.environ if environ is None else environ
-    choice = env.get("CARTRACK_RENDERING", "auto").strip().lower()
-    software = choice == "software" or (choice not in ("gpu", "hardware") and not has_gpu())
+    software = choice == "software" or (choice != "gpu" and not has_gpu())
     if not software:
         return "gpu"
     env.setdefault("QT_QUICK_BACKEND", "software")
@@ -71,12 +79,12 @@ def configure_threads() -> None:
     sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
 
 
-def _prepare_environment() -> str | None:
+def _prepare_environment(rendering: str = "auto") -> str | None:
     """Returns an error line when no display is available."""
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Chromium refuses to run its sandbox as root; only ever relaxed for root.
         os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-    log.info("rendering: %s", configure_rendering())
+    log.info("rendering: %s", configure_rendering(rendering))
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
     ):
@@ -86,7 +94,7 @@ def _prepare_environment() -> str | None:
 
 
 def run_gui(settings: Settings) -> int:
-    problem = _prepare_environment()
+    problem = _prepare_environment(settings.rendering)
     if problem:
         print(f"cartrack-desktop: error: {problem}", file=sys.stderr)  # noqa: T201
         return 1
@@ -107,7 +115,8 @@ def run_gui(settings: Settings) -> int:
     asyncio.set_event_loop(loop)
     with loop:
         try:
-            return loop.run_until_complete(gui_main(settings))
+            exit_code: int = loop.run_until_complete(gui_main(settings))
+            return exit_code
         except RuntimeError as exc:
             # Qt ended its loop under us (the X display went away): gui_main's orderly shutdown
             # cannot run any more, and running the loop again crashes PySide6. The child servers
@@ -154,104 +163,145 @@ class _SignalWatcher:
         self._w.close()
 
 
-async def gui_main(settings: Settings, *, ready_hook: Any = None) -> int:
-    """The whole life of the window. `ready_hook(window, controller)` lets tests drive it."""
-    from ..mapgen.page import build_map_page
-    from ..services.embedded import EmbeddedError
-    from ..services.errors import ErrorBus, Level
-    from ..services.runtime import Runtime
-    from .controller import Controller
-    from .main_window import MainWindow
-    from .map_view import MapView, load_assets
+async def gui_main(settings: Settings, *, ready_hook: ReadyHook | None = None) -> int:
+    """The whole life of the window. `ready_hook(window, desk)` lets tests and benchmarks drive it."""
+    return await _WindowLife(settings, ready_hook).run()
 
-    t0 = time.monotonic()
-    loop = asyncio.get_running_loop()
-    errors = ErrorBus()
-    window = MainWindow()
-    window.restore_layout()
-    window.show()
-    log.info("window shown after %.2f s", time.monotonic() - t0)
-    closing: asyncio.Future[None] = loop.create_future()
 
-    def request_close() -> None:
-        if not closing.done():
-            closing.set_result(None)
+class _WindowLife:
+    """gui_main as named steps (qutebrowser's MainWindow._init_* style), in the order `run` lists them."""
 
-    window.closeRequested.connect(request_close)
-    watcher = _SignalWatcher(request_close)
-    runtime = Runtime(settings, errors=errors)
-    controller = Controller(window, runtime, settings, errors)
-    view: MapView | None = None
-    exit_code = 0
+    def __init__(self, settings: Settings, ready_hook: ReadyHook | None) -> None:
+        self.settings = settings
+        self.ready_hook = ready_hook
+        self.t0 = time.monotonic()
+        self.loop = asyncio.get_running_loop()
+        self.exit_code = 0
+        self.view: MapView | None = None
 
-    # File work off the Qt thread, in a plain thread we shut down ourselves.
-    io_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartrack-io")
-
-    async def build_map() -> MapView:
-        page = await loop.run_in_executor(io_pool, functools.partial(
-            build_map_page, settings.data_dir / "map", tile_url=settings.tile_url,
-            tile_attribution=settings.tile_attribution,
-        ))
-        assets = await loop.run_in_executor(io_pool, load_assets, page)
-        v = MapView(page, assets)
-        controller.attach_view(v)
-        window.set_map(v)
-        v.load_page()
-        return v
-
-    if settings.screenshot is not None:
-        async def screenshot_when_drawn() -> None:
-            drawn = asyncio.Event()
-            if controller.units_drawn:
-                drawn.set()
-            controller.firstUnitsDrawn.connect(drawn.set)
-            await drawn.wait()
-            await asyncio.sleep(0.8)  # let the compositor present the drawn frame
-            assert settings.screenshot is not None
-            controller.save_screenshot(settings.screenshot)
-
-        controller.spawn(screenshot_when_drawn(), "screenshot")
-
-    try:
-        map_task = asyncio.ensure_future(build_map())
+    async def run(self) -> int:
+        self._init_window()
+        self._init_close_requests()
+        self._init_desk()
+        self._init_screenshot()
+        # File work off the Qt thread, in a plain thread we shut down ourselves.
+        self.io_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartrack-io")
         try:
-            await runtime.start(progress=window.show_progress)
+            map_task = asyncio.ensure_future(self._build_map())
+            await self._start_runtime()
+            self.view = await map_task
+            self._settle()
+            if self.ready_hook is not None:
+                self.ready_hook(self.window, self.desk)
+            await self._until_closed()
+        finally:
+            await self._shut_down()
+        return self.exit_code
+
+    def _init_window(self) -> None:
+        from .main_window import MainWindow
+
+        self.window = MainWindow()
+        self.window.restore_layout()
+        self.window.show()
+        log.info("window shown after %.2f s", time.monotonic() - self.t0)
+
+    def _init_close_requests(self) -> None:
+        """The window's close button and SIGINT/SIGTERM both resolve `closing`."""
+        self.closing: asyncio.Future[None] = self.loop.create_future()
+        self.window.closeRequested.connect(self._request_close)
+        self.watcher = _SignalWatcher(self._request_close)
+
+    def _request_close(self) -> None:
+        if not self.closing.done():
+            self.closing.set_result(None)
+
+    def _init_desk(self) -> None:
+        from ..services.infra.errors import ErrorBus
+        from ..services.runtime import Runtime
+        from .desk import Desk
+
+        self.errors = ErrorBus()
+        self.runtime = Runtime(self.settings, errors=self.errors)
+        self.desk = Desk(self.window, self.runtime, self.errors)
+
+    def _init_screenshot(self) -> None:
+        """--screenshot: once live units are drawn, and the compositor has presented them."""
+        path = self.settings.screenshot
+        if path is None:
+            return
+        frames = self.desk.frames
+
+        async def when_drawn() -> None:
+            drawn = asyncio.Event()
+            if frames.units_drawn:
+                drawn.set()
+            frames.firstUnitsDrawn.connect(drawn.set)
+            await drawn.wait()
+            await asyncio.sleep(SCREENSHOT_SETTLE_S)
+            self.desk.save_screenshot(path)
+
+        self.desk.ctx.spawn(when_drawn(), "screenshot")
+
+    async def _build_map(self) -> MapView:
+        from ..mapgen.page import build_map_page
+        from .map_view import MapView, load_assets
+
+        s = self.settings
+        page = await self.loop.run_in_executor(self.io_pool, functools.partial(
+            build_map_page, s.data_dir / "map", tile_url=s.tile_url, tile_attribution=s.tile_attribution,
+        ))
+        assets = await self.loop.run_in_executor(self.io_pool, load_assets, page)
+        view = MapView(page, assets)
+        self.desk.attach_view(view)
+        self.window.set_map(view)
+        view.load_page()
+        return view
+
+    async def _start_runtime(self) -> None:
+        from ..services.infra.embedded import EmbeddedError
+        from ..services.infra.errors import Level
+
+        try:
+            await self.runtime.start(progress=self.window.show_progress)
         except EmbeddedError as exc:
-            errors.report("start-up", str(exc), Level.ERROR)
-            window.show_progress(f"Cannot start: {exc}")
-            exit_code = 1
+            self.errors.report("start-up", str(exc), Level.ERROR)
+            self.window.show_progress(f"Cannot start: {exc}")
+            self.exit_code = 1
         else:
-            controller.start_feed()
-            window.show_progress("Waiting for live units…")
-        view = await map_task
+            self.desk.start()
+            self.window.show_progress("Waiting for live units…")
+
+    def _settle(self) -> None:
         # Everything built so far lives as long as the app: keep it out of the garbage collector's
         # full passes, which otherwise stall the UI (and, holding the GIL, the feed) now and then.
         gc.collect()
         gc.freeze()
-        log.info("start-up finished after %.2f s", time.monotonic() - t0)
-        if ready_hook is not None:
-            ready_hook(window, controller)
-        if settings.duration:
+        log.info("start-up finished after %.2f s", time.monotonic() - self.t0)
+
+    async def _until_closed(self) -> None:
+        if self.settings.duration:
             with contextlib.suppress(TimeoutError):
-                await within(asyncio.shield(closing), settings.duration)
+                await within(asyncio.shield(self.closing), self.settings.duration)
         else:
-            await closing
-    finally:
+            await self.closing
+
+    async def _shut_down(self) -> None:
         t_stop = time.monotonic()
+        window = self.window
         window.hide()
         with contextlib.suppress(Exception):
             window.save_layout()
-        await _bounded(controller.stop(), 1.0)
+        await _bounded(self.desk.stop(), 1.0)
         # runtime.stop() bounds itself and always stops the child servers: not cancelled from here
-        await runtime.stop(budget_s=max(1.5, SHUTDOWN_BUDGET_S - (time.monotonic() - t_stop)))
-        watcher.close()
-        io_pool.shutdown(wait=False, cancel_futures=True)
-        if view is not None:
-            view.shutdown()
+        await self.runtime.stop(budget_s=max(1.5, SHUTDOWN_BUDGET_S - (time.monotonic() - t_stop)))
+        self.watcher.close()
+        self.io_pool.shutdown(wait=False, cancel_futures=True)
+        if self.view is not None:
+            self.view.shutdown()
         window.deleteLater()
         await asyncio.sleep(0.05)  # let Qt process the deferred deletes before the loop ends
         log.info("shut down in %.2f s", time.monotonic() - t_stop)
-    return exit_code
 
 
 async def _bounded(coro: Any, timeout: float) -> None:

@@ -27,7 +27,7 @@ def to_json(obj: Any) -> str:
 
 
 class MapBridge(QObject):
-    # ---- to the page (connected in cartrack-map.js) --------------------------------------
+    # ---- to the page (connected in resources/map/main.js) ---------------------------------
     fleetBatch = Signal(str)
     unitMeta = Signal(str)
     pinChanged = Signal(str)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from ..domain.geo import compass_point
+from ..domain.presentation import AGE_NOW_BELOW_S, age_amount
 
 
 def fmt_age(age_s: float | None) -> str:
     if age_s is None:
         return "no fix"
-    if age_s < 1.0:
+    if age_s < AGE_NOW_BELOW_S:
         return "now"
-    if age_s < 90:
-        return f"{age_s:.0f} s"
-    if age_s < 3600:
-        return f"{age_s / 60:.0f} min"
-    return f"{age_s / 3600:.1f} h"
+    return age_amount(age_s)
 
 
 def fmt_heading(deg: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCompleter,
@@ -92,8 +92,14 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("CarTrack Desktop — Dispatch")
         self.resize(1280, 800)
+        self._init_centre()
+        self._init_search_bar()
+        self._init_docks()
+        self._init_status_bar()
+        self._init_shortcuts()
 
-        # centre: banner above the map (a placeholder until the map page is built)
+    def _init_centre(self) -> None:
+        """The banner above the map (a placeholder until the map page is built)."""
         self.banner = Banner()
         self.map_stack = QStackedWidget()
         self.map_placeholder = plain_label("Starting…")
@@ -109,7 +115,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.map_stack, 1)
         self.setCentralWidget(centre)
 
-        # toolbar: find a unit
+    def _init_search_bar(self) -> None:
+        """The toolbar: find a unit by call sign."""
         tb = QToolBar("Search")
         tb.setObjectName("searchToolbar")
         tb.setMovable(False)
@@ -129,7 +136,8 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.search_result)
         self.addToolBar(tb)
 
-        # docks: Nearby | Incidents on top, Unit details, then Fleet | Replay | Audit log
+    def _init_docks(self) -> None:
+        """Nearby | Incidents on top, Unit details, then Fleet | Replay | Audit log | Stats."""
         self.nearby = NearbyPanel()
         self.incidents = IncidentsPanel()
         self.unit = UnitPanel()
@@ -164,7 +172,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["nearby"], self.docks["unit"], self.docks["fleet"]], [340, 250, 260],
                          Qt.Orientation.Vertical)
 
-        # status bar
+    def _init_status_bar(self) -> None:
         sb = self.statusBar()
         self.st_redis = StatusField("redis")
         self.st_mongo = StatusField("mongo")
@@ -177,13 +185,12 @@ class MainWindow(QMainWindow):
         self.st_redis.set("Redis: starting…", "warn")
         self.st_mongo.set("MongoDB: starting…", "warn")
 
-        # keyboard
+    def _init_shortcuts(self) -> None:
+        """Ctrl+F and Esc; the jobs add their own (Ctrl+N, Ctrl+D)."""
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.activated.connect(self.focus_search)
         esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         esc.activated.connect(self.escapePressed.emit)
-        self._notice_timer = QTimer(self)
-        self._notice_timer.setSingleShot(True)
 
     # ---- map ---------------------------------------------------------------------------------
     def set_map(self, view: QWidget) -> None:

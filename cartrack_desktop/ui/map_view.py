@@ -32,7 +32,7 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 
 from ..mapgen.page import ORIGIN, PAGE_NAME, RESOURCES_DIR, SCHEME, MapPage
-from ..services.timeouts import within
+from ..services.infra.timeouts import within
 from .bridge import MapBridge, to_json
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,6 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
         super().__init__(parent)
         self._tile_origin = tile_origin
         self._logged: set[str] = set()
-        self.blocked = 0
 
     def _allowed(self, url: QUrl) -> bool:
         scheme = url.scheme()
@@ -107,7 +106,6 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
         if self._allowed(url):
             return
         info.block(True)
-        self.blocked += 1
         key = f"{url.scheme()}://{url.host()}"
         if key not in self._logged:
             self._logged.add(key)
@@ -177,7 +175,7 @@ class MapView(QWebEngineView):
         self.web_page.setWebChannel(self.channel)
         self.is_ready = False
         # a (re)load starts a new page: nothing is sent until it says it is ready, then everything
-        # is sent again (with a new unit code table, see services/fleet_view.MapWire)
+        # is sent again (with a new unit code table, see view/fleet_view.MapWire)
         self.web_page.loadStarted.connect(self._on_load_started)
         self.bridge.ready.connect(self._on_ready)
         self.bridge.stateReported.connect(self._on_state)

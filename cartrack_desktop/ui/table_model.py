@@ -11,19 +11,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 
-from ..domain.models import UnitStatus
-
 R = TypeVar("R")
 Index = QModelIndex | QPersistentModelIndex
-
-STATUS_COLORS = {
-    UnitStatus.AVAILABLE: "#2e7d32",
-    UnitStatus.DISPATCHED: "#f9a825",
-    UnitStatus.EN_ROUTE: "#ef6c00",
-    UnitStatus.ON_SCENE: "#c62828",
-    UnitStatus.OUT_OF_SERVICE: "#607d8b",
-}
-STALE_COLOR = "#9e9e9e"
 
 
 def plain_label(text: str = "", parent: Any = None) -> QLabel:

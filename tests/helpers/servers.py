@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 from pymongo import MongoClient
 
-from cartrack_desktop.services.embedded import find_redis_server, find_secantusd
+from cartrack_desktop.services.infra.embedded import find_redis_server, find_secantusd
 
 _PAUSE = threading.Event()  # never set: .wait(t) is an interruptible poll interval
 

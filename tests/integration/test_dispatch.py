@@ -28,7 +28,7 @@ async def stacks(tmp_path, redis_url, mongo_uri, mongo_db_name):
         rt = Runtime(settings(tmp_path, redis_url, mongo_uri, mongo_db_name, *extra, name=name))
         await rt.start()
         started.append(rt)
-        await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+        await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
         await async_wait_until(lambda: rt.events.connected, 10, "events subscribed")
         return rt
 
@@ -198,7 +198,7 @@ async def test_dispatcher_writes_wait_for_mongodb_and_survive_a_restart(tmp_path
     s = settings(tmp_path, redis_url, own_mongo.uri, mongo_db_name, "--no-simulator", name="x")
     rt = Runtime(s)
     await rt.start()
-    await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+    await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
     await async_wait_until(lambda: rt.events.connected, 10, "events")
     own_mongo.stop()
     inc = await rt.dispatch.create_incident(33.75, -84.39, "Theft", 4, "bike")

@@ -9,13 +9,18 @@ import pytest
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient, MongoClient
 
-from cartrack_desktop.services.embedded import DataDirInUse, DataDirLock, EmbeddedMongo, EmbeddedRedis
+from cartrack_desktop.services.infra.embedded import DataDirInUse, DataDirLock, EmbeddedMongo, EmbeddedRedis
 from tests.helpers.waiting import wait_until
+
+
+def _mongo(data: Path) -> EmbeddedMongo:
+    return EmbeddedMongo(data / "run", data / "mongo", credentials_file=data / "mongo-credentials.json",
+                         db_name="cartrack")
 
 
 async def test_embedded_servers_start_answer_and_stop(tmp_path):
     r = EmbeddedRedis(tmp_path / "run")
-    m = EmbeddedMongo(tmp_path / "run", tmp_path / "mongo")
+    m = _mongo(tmp_path)
     url, uri = await r.start(), await m.start()
     pids = (r.pid, m.pid)
     try:
@@ -56,11 +61,11 @@ def test_data_dir_lock_is_exclusive(tmp_path):
 
 
 async def test_stale_server_from_a_dead_run_is_reaped(tmp_path):
-    m = EmbeddedMongo(tmp_path / "run", tmp_path / "mongo")
+    m = _mongo(tmp_path)
     await m.start()
     orphan = m.pid
     m._child = None  # forget it, as a SIGKILLed parent would
-    m2 = EmbeddedMongo(tmp_path / "run", tmp_path / "mongo")
+    m2 = _mongo(tmp_path)
     await m2.start()
     try:
         assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
@@ -77,8 +82,9 @@ def _children_pids(data_dir: Path) -> list[int]:
     pids = []
     for name in ("redis.pid", "mongo.pid"):
         f = data_dir / "run" / name
-        if f.exists():
-            pids.append(int(f.read_text().split()[0]))
+        words = f.read_text().split() if f.exists() else []
+        if words:   # empty while the app is writing it
+            pids.append(int(words[0]))
     return pids
 
 
@@ -135,7 +141,7 @@ def test_data_persists_across_restarts(tmp_path):
         app = _app(["--headless", "--cars", "4", "--data-dir", str(data), "--duration", "3"])
         out, _ = app.communicate(timeout=60)
         assert app.returncode == 0, out
-    m = EmbeddedMongo(data / "run", data / "mongo")
+    m = _mongo(data)  # the app's own credentials file: the same user
     import asyncio
 
     async def count():

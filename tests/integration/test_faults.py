@@ -9,12 +9,12 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from cartrack_desktop.config import load_settings
 from cartrack_desktop.domain.models import Position, UnitStatus
-from cartrack_desktop.services.archive import Archive
-from cartrack_desktop.services.live_feed import FeedState, LiveFeed
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.history.sync import LocationSync
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_feed import FeedState, LiveFeed
+from cartrack_desktop.services.live.live_store import LiveStore
 from cartrack_desktop.services.runtime import Runtime
-from cartrack_desktop.services.sync import LocationSync
+from tests.helpers.history import history_on
 from tests.helpers.waiting import async_wait_until
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ async def runtime(tmp_path, own_redis, mongo_uri, mongo_db_name):
     rt = Runtime(load_settings(["--redis-url", own_redis.url, "--mongo-uri", uri, "--cars", "5", "--data-dir",
                                 str(tmp_path / "d")], environ={}))
     await rt.start()
-    await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+    await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
     yield rt
     await rt.stop()
 
@@ -146,9 +146,9 @@ async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo
     await store.update_car_locations([Position(f"U-{i:05d}", 33.7 + (i % 100) * 1e-3, -84.4 + (i // 100) * 1e-3,
                                                30.0, 90.0, t) for i in range(n)])
     mc = AsyncMongoClient(own_mongo.uri, serverSelectionTimeoutMS=1000, tz_aware=True)
-    archive = Archive(mc, mongo_db_name)
-    await archive.ensure_schema()
-    sync = LocationSync(store, archive, timeout_s=20.0)
+    hist = history_on(mc, mongo_db_name)
+    await hist.ensure_indexes()
+    sync = LocationSync(store, hist.writer, timeout_s=20.0)
     cycle = await sync.capture()
     assert cycle is not None and len(cycle.positions) == n
     writer = asyncio.create_task(sync.write_one())
@@ -174,8 +174,8 @@ async def test_mongodb_killed_in_the_middle_of_a_bulk_write(redis_url, own_mongo
 
 
 async def test_background_failure_is_reported_and_restarted():
-    from cartrack_desktop.services.errors import ErrorBus
-    from cartrack_desktop.services.supervisor import Supervisor
+    from cartrack_desktop.services.infra.errors import ErrorBus
+    from cartrack_desktop.services.infra.supervisor import Supervisor
 
     bus = ErrorBus()
     notices = []

@@ -16,8 +16,8 @@ import pytest
 from geographiclib.geodesic import Geodesic
 
 from cartrack_desktop.domain.geo import MPH_TO_KMH
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.helpers.waiting import wait_until
 
 CARS = 50

@@ -26,13 +26,13 @@ import redis.asyncio as aioredis
 import trustme
 from pymongo import AsyncMongoClient, MongoClient
 
-from cartrack_desktop.domain.messages import decode_event
+from cartrack_desktop.domain.messages import AlarmRaised, FleetEvent, decode_event
 from cartrack_desktop.ingest.devices import UNKNOWN_KEY, list_unknown
 from cartrack_desktop.ingest.options import IngestOptions
 from cartrack_desktop.ingest.server import IngestServer
 from cartrack_desktop.ingest.service import IngestError, IngestService
 from cartrack_desktop.ingest.writer import ALARMS_KEY, LATE_STREAM
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
 from tests.helpers.servers import RedisServer, free_port
 from tests.helpers.waiting import async_wait_until
 from tests.unit.test_ingest_protocols import FORWARDED, OWNTRACKS, TRACCAR_JSON
@@ -248,7 +248,7 @@ async def test_unknown_devices_registered_automatically(make_ingest: IngestFacto
     assert doc is not None and doc["_id"] == "new-device-42" and doc["simulated"] is False
     assert (await ing.live("new-device-42"))["lat"] == 60.2  # type: ignore[index]
     msg = await async_wait_until(lambda: sub.get_message(timeout=0.2), 5, "fleet event")
-    assert decode_event(msg["data"]) == {"type": "fleet", "action": "add", "car_id": "new-device-42"}
+    assert decode_event(msg["data"]) == FleetEvent("add", "new-device-42")
     await sub.aclose()
     assert await ing.redis.hlen(UNKNOWN_KEY) == 0
 
@@ -305,9 +305,11 @@ async def test_sos_raises_one_alarm_event(ingest: Ingest) -> None:
         while len(events) < 2:
             msg = await sub.get_message(timeout=1)
             if msg:
-                events.append(decode_event(msg["data"]))
-    assert sorted(e["alarm"].car_id for e in events) == ["U1", "U4"]
-    a = next(e["alarm"] for e in events if e["alarm"].car_id == "U1")
+                event = decode_event(msg["data"])
+                assert isinstance(event, AlarmRaised)
+                events.append(event.alarm)
+    assert sorted(e.car_id for e in events) == ["U1", "U4"]
+    a = next(e for e in events if e.car_id == "U1")
     assert (a.kind, a.lat, a.lng, a.at) == ("sos", 60.17, 24.94, t)
     assert (a.device_id, a.protocol) == ("353861053849681", "osmand")
     assert await sub.get_message(timeout=0.5) is None
@@ -338,7 +340,8 @@ async def test_redis_down_answers_503_and_the_retry_lands(make_ingest: IngestFac
         # the SOS of the refused attempt is raised by the retry that landed
         msg = await async_wait_until(lambda: events.get_message(ignore_subscribe_messages=True, timeout=0.2), 5,
                                      "alarm event")
-        assert decode_event(msg["data"])["alarm"].car_id == "U6"
+        event = decode_event(msg["data"])
+        assert isinstance(event, AlarmRaised) and event.alarm.car_id == "U6"
         await events.aclose()
     finally:
         own.stop()
@@ -505,7 +508,7 @@ async def test_real_unit_goes_on_scene_from_its_own_reports(make_ingest: IngestF
                                 "--no-simulator"], environ={}))
     await rt.start()
     try:
-        await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+        await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
         assert rt.dispatch is not None
         scene = (60.1700, 24.9400)
         inc = await rt.dispatch.create_incident(*scene, "Robbery", 1, "")

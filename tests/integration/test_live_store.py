@@ -8,9 +8,9 @@ from geographiclib.geodesic import Geodesic
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import Position
-from cartrack_desktop.services import live_store as ls
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live import keys as ls
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.helpers.waiting import async_wait_until
 
 ATL = (33.7490, -84.3880)

@@ -11,8 +11,8 @@ import trustme
 
 from cartrack_desktop.config import ConfigError, load_settings
 from cartrack_desktop.domain.models import UnitStatus
-from cartrack_desktop.services.live_feed import FeedState, LiveFeed
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_feed import FeedState, LiveFeed
 from cartrack_desktop.services.runtime import Runtime
 from tests.helpers.servers import free_port
 from tests.helpers.waiting import async_wait_until, wait_until
@@ -39,7 +39,7 @@ class TlsRedis:
         cert.cert_chain_pems[0].write_to_path(str(workdir / "server.pem"))
         (workdir / "users.acl").write_text("user default off\n" + APP_ACL.format(pw=PASSWORD) + "\n")
         self.port = free_port()
-        from cartrack_desktop.services.embedded import find_redis_server
+        from cartrack_desktop.services.infra.embedded import find_redis_server
 
         self.proc = subprocess.Popen([
             find_redis_server(), "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
@@ -86,7 +86,7 @@ async def test_app_runs_over_tls_with_the_least_privilege_acl(tls_redis, tmp_pat
     rt = Runtime(s)
     await rt.start()
     try:
-        await asyncio.wait_for(rt.fleet_loaded.wait(), 15)
+        await asyncio.wait_for(rt.fleet.loaded.wait(), 15)
         await async_wait_until(lambda: rt.health.redis_ok and rt.simulator.stats.ticks >= 2, 10, "simulating")
         # the live feed, nearby search, dispatch (status hash, events, scripts) all work under the ACL
         got = []
@@ -196,7 +196,7 @@ class TlsMongo:
 
         srv.workdir.mkdir(parents=True, exist_ok=True)
         (srv.workdir / "secantusd.toml").write_text("")
-        from cartrack_desktop.services.embedded import find_secantusd
+        from cartrack_desktop.services.infra.embedded import find_secantusd
 
         srv.proc = subprocess.Popen(
             [find_secantusd(), "--config", str(srv.workdir / "secantusd.toml"), "--host", "127.0.0.1", "--port",
@@ -241,7 +241,7 @@ async def test_mongodb_over_tls_with_authentication(tls_redis, tmp_path, caplog)
         rt = Runtime(s)
         await rt.start()
         try:
-            await asyncio.wait_for(rt.fleet_loaded.wait(), 20)
+            await asyncio.wait_for(rt.fleet.loaded.wait(), 20)
             assert len(rt.fleet) == 3 and rt.health.mongo_ok is not False
             await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 20, "a sync cycle over TLS + auth")
         finally:

@@ -8,9 +8,9 @@ import redis.asyncio as aioredis
 
 from cartrack_desktop.domain import geo, patrol
 from cartrack_desktop.domain.models import Car, UnitStatus
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
-from cartrack_desktop.services.simulator import Simulator
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
+from cartrack_desktop.services.live.simulator import Simulator
 from tests.helpers.waiting import async_wait_until
 
 
@@ -86,8 +86,8 @@ async def test_same_seed_same_start(store):
     for s in (a, b):
         for i in range(3):
             s.add_car(Car(f"PC-{i}", f"S{i}"))
-    pa = [(p.lat, p.lng, p.speed) for p in a.step_all(1.0)]
-    pb = [(p.lat, p.lng, p.speed) for p in b.step_all(1.0)]
+    pa = [(p.lat, p.lng, p.speed) for p in await a.step_all(1.0)]
+    pb = [(p.lat, p.lng, p.speed) for p in await b.step_all(1.0)]
     assert pa == pb
 
 

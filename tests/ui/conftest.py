@@ -56,16 +56,16 @@ def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
 class RunningApp:
     task: asyncio.Task[int]
     window: Any
-    controller: Any
+    desk: Any           # ui/desk.py: the window's jobs around the session
     settings: Any
 
     @property
     def view(self) -> Any:
-        return self.controller.view
+        return self.desk.view
 
     @property
     def bridge(self) -> Any:
-        return self.controller.view.bridge
+        return self.desk.view.bridge
 
 
 class AppLauncher:
@@ -85,14 +85,14 @@ class AppLauncher:
             settings = replace(settings, **overrides)
         holder: dict[str, Any] = {}
 
-        def hook(window: Any, controller: Any) -> None:
-            holder["window"], holder["controller"] = window, controller
+        def hook(window: Any, desk: Any) -> None:
+            holder["window"], holder["desk"] = window, desk
 
         task = self.loop.create_task(gui_main(settings, ready_hook=hook))
-        self.qtbot.waitUntil(lambda: "controller" in holder or task.done(), timeout=30_000)
+        self.qtbot.waitUntil(lambda: "desk" in holder or task.done(), timeout=30_000)
         if task.done():
             task.result()  # raise what went wrong
-        app = RunningApp(task, holder["window"], holder["controller"], settings)
+        app = RunningApp(task, holder["window"], holder["desk"], settings)
         app.view.web_page.consoleMessage.connect(self._console)
         self.apps.append(app)
         if wait_ready:

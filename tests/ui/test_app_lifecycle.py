@@ -1,5 +1,7 @@
 """The app as `make run` starts it: embedded servers, simulator, window; then a clean close."""
 
+import json
+
 import psutil
 import pytest
 
@@ -21,6 +23,30 @@ def _children() -> set[int]:
     return out
 
 
+def _window_texts(window) -> list[str]:
+    """Every text a widget shows or offers: labels, buttons, fields, tooltips, titles, table cells."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QAbstractItemView, QWidget
+
+    out = [window.windowTitle()]
+    for w in window.findChildren(QWidget):
+        for attr in ("text", "toolTip", "windowTitle", "placeholderText", "statusTip"):
+            value = getattr(w, attr, None)
+            if callable(value):
+                text = value()
+                if isinstance(text, str) and text:
+                    out.append(text)
+        if isinstance(w, QAbstractItemView) and w.model() is not None:
+            m = w.model()
+            for r in range(min(m.rowCount(), 500)):
+                for c in range(m.columnCount()):
+                    for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                        v = m.data(m.index(r, c), role)
+                        if isinstance(v, str) and v:
+                            out.append(v)
+    return out
+
+
 def test_embedded_defaults_show_moving_units_and_close_cleanly(qtbot, launcher, tmp_path):
     before = _children()
     app = launcher.start("--seed", "1", wait_ready=True)
@@ -34,6 +60,11 @@ def test_embedded_defaults_show_moving_units_and_close_cleanly(qtbot, launcher, 
     spawned = _children() - before
     assert len(spawned) == 2  # redis-server and secantusd-py
     qtbot.waitUntil(lambda: app.window.st_units.text() == "Live units: 25", timeout=5000)
+    # the embedded database's password (authentication is on) is nowhere in the window
+    password = json.loads((tmp_path / "data0" / "mongo-credentials.json").read_text())["password"]
+    shown = _window_texts(app.window)
+    assert len(shown) > 20 and "Live units: 25" in shown
+    assert not [t for t in shown if password in t]
     assert launcher.stop(app, timeout_ms=8000) == 0
     still = [p for p in spawned if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert still == [], "child servers left running after the window closed"

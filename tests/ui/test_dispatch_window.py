@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import UnitStatus
-from cartrack_desktop.services.archive import shard_of
+from cartrack_desktop.services.history.shards import shard_of
 from tests.ui.conftest import page_state
 
 pytestmark = pytest.mark.slow
@@ -24,22 +24,22 @@ def start(launcher, redis_url, mongo_uri, db, *extra, name=None):
 
 
 def live_position(qtbot, app, car_id):
-    qtbot.waitUntil(lambda: (u := app.controller.fleet.units.get(car_id)) is not None and u.position is not None,
+    qtbot.waitUntil(lambda: (u := app.desk.fleet.units.get(car_id)) is not None and u.position is not None,
                     timeout=15_000)
-    return app.controller.fleet.units[car_id].position
+    return app.desk.fleet.units[car_id].position
 
 
 def create_incident_via_dialog(qtbot, app, kind="Burglary", priority_index=0, notes="rear door"):
     nearby = app.window.nearby
     qtbot.waitUntil(nearby.create_button.isEnabled, timeout=5000)
     nearby.create_button.click()
-    qtbot.waitUntil(lambda: app.controller.dispatch_ui.dialog is not None, timeout=3000)
-    dialog = app.controller.dispatch_ui.dialog
+    qtbot.waitUntil(lambda: app.desk.incidents.dialog is not None, timeout=3000)
+    dialog = app.desk.incidents.dialog
     dialog.kind.setCurrentText(kind)
     dialog.priority.setCurrentIndex(priority_index)
     dialog.notes.setPlainText(notes)
     ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
-    with qtbot.waitSignal(app.controller.dispatch_ui.incidentCreated, timeout=5000) as blocker:
+    with qtbot.waitSignal(app.desk.incidents.incidentCreated, timeout=5000) as blocker:
         ok.click()
     return blocker.args[0]
 
@@ -48,27 +48,27 @@ def test_dispatch_a_unit_watch_it_arrive_then_clear(qtbot, launcher, redis_url, 
     app = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "3", "--seed", "11")
     pos = live_position(qtbot, app, "PC-002")
     scene = geo.destination_point(pos.lat, pos.lng, 120.0, 0.2)
-    app.controller.set_pin(*scene)           # as a click on the map does
+    app.desk.session.place_pin(*scene)           # as a click on the map does
     qtbot.waitUntil(lambda: any(r.car_id == "PC-002" for r in app.window.nearby.model.rows), timeout=5000)
     incident = create_incident_via_dialog(qtbot, app, "Traffic collision", 1, "two cars, one injured")
-    assert app.controller.dispatch_ui.active_incident == incident
+    assert app.desk.session.active_incident == incident
     qtbot.waitUntil(lambda: incident in page_state(qtbot, app)["incidents"], timeout=5000)
     # select the unit in Nearby units and press Dispatch
     nearby = app.window.nearby
     row = nearby.model.row_of("PC-002")
     nearby.table.selectRow(row)
-    with qtbot.waitSignal(app.controller.dispatch_ui.dispatched, timeout=5000) as blocker:
+    with qtbot.waitSignal(app.desk.dispatching.dispatched, timeout=5000) as blocker:
         nearby.dispatch_button.click()
     assert all(r.ok for r in blocker.args[0])
-    app.controller.track("PC-002")
-    qtbot.waitUntil(lambda: app.controller.fleet.units["PC-002"].status in (UnitStatus.EN_ROUTE,), timeout=5000)
+    app.desk.tracking.track("PC-002")
+    qtbot.waitUntil(lambda: app.desk.fleet.units["PC-002"].status in (UnitStatus.EN_ROUTE,), timeout=5000)
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["PC-002"])["unit"]["PC-002"]["status"] == "en_route",
                     timeout=5000)
     assert "ETA" in app.window.unit.fields["scene"].text() and "estimate" in app.window.unit.fields["scene"].text()
     assert app.window.unit.fields["incident"].text() == incident
-    with qtbot.waitSignal(app.controller.dispatch_ui.arrived, timeout=40_000):
+    with qtbot.waitSignal(app.desk.arrivals.arrived, timeout=40_000):
         pass
-    assert app.controller.fleet.units["PC-002"].status is UnitStatus.ON_SCENE
+    assert app.desk.fleet.units["PC-002"].status is UnitStatus.ON_SCENE
     assert "on scene" in app.window.banner.text.text()
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["PC-002"])["unit"]["PC-002"]["status"] == "on_scene",
                     timeout=5000)
@@ -77,10 +77,10 @@ def test_dispatch_a_unit_watch_it_arrive_then_clear(qtbot, launcher, redis_url, 
     # Clear: Available, and back on patrol
     qtbot.waitUntil(app.window.unit.clear.isEnabled, timeout=3000)
     app.window.unit.clear.click()
-    qtbot.waitUntil(lambda: app.controller.fleet.units["PC-002"].status is UnitStatus.AVAILABLE, timeout=5000)
-    qtbot.waitUntil(lambda: app.controller.runtime.simulator.units["PC-002"].mode.value == "patrol", timeout=5000)
+    qtbot.waitUntil(lambda: app.desk.fleet.units["PC-002"].status is UnitStatus.AVAILABLE, timeout=5000)
+    qtbot.waitUntil(lambda: app.desk.runtime.simulator.units["PC-002"].mode.value == "patrol", timeout=5000)
     # the audit log shows what happened
-    app.controller.dispatch_ui.refresh_audit()
+    app.desk.audit.refresh()
     qtbot.waitUntil(lambda: {"incident.create", "unit.dispatch", "unit.arrive", "unit.clear"}
                     <= {e.action for e in app.window.audit.model.rows}, timeout=10_000)
 
@@ -90,25 +90,25 @@ def test_two_windows_share_incidents_and_statuses(qtbot, launcher, redis_url, mo
     b = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "3", "--seed", "2", name="bob")
     pos = live_position(qtbot, a, "PC-001")
     live_position(qtbot, b, "PC-001")
-    a.controller.set_pin(pos.lat + 0.01, pos.lng)
+    a.desk.session.place_pin(pos.lat + 0.01, pos.lng)
     inc_a = create_incident_via_dialog(qtbot, a, "Robbery", 0, "")
     t0 = time.monotonic()
     qtbot.waitUntil(lambda: b.window.incidents.model.row_of(inc_a) >= 0, timeout=2000)
     assert time.monotonic() - t0 < 2.0
     # bob opens another incident and both try to send PC-001
-    b.controller.set_pin(pos.lat - 0.01, pos.lng)
+    b.desk.session.place_pin(pos.lat - 0.01, pos.lng)
     inc_b = create_incident_via_dialog(qtbot, b, "Assault", 0, "")
     qtbot.waitUntil(lambda: a.window.incidents.model.row_of(inc_b) >= 0, timeout=2000)
-    with qtbot.waitSignal(a.controller.dispatch_ui.dispatched, timeout=5000) as first:
-        a.controller.dispatch_ui.dispatch_selected(["PC-001"])
+    with qtbot.waitSignal(a.desk.dispatching.dispatched, timeout=5000) as first:
+        a.desk.dispatching.dispatch_selected(["PC-001"])
     assert first.args[0][0].ok
-    qtbot.waitUntil(lambda: b.controller.fleet.units["PC-001"].status is not UnitStatus.AVAILABLE, timeout=2000)
+    qtbot.waitUntil(lambda: b.desk.fleet.units["PC-001"].status is not UnitStatus.AVAILABLE, timeout=2000)
     qtbot.waitUntil(lambda: page_state(qtbot, b, ["PC-001"])["unit"]["PC-001"]["status"] != "available",
                     timeout=2000)
     notices = []
-    b.controller.dispatch_ui.notice.connect(notices.append)
-    with qtbot.waitSignal(b.controller.dispatch_ui.dispatched, timeout=5000) as second:
-        b.controller.dispatch_ui.dispatch_selected(["PC-001"])
+    b.desk.notices.notice.connect(notices.append)
+    with qtbot.waitSignal(b.desk.dispatching.dispatched, timeout=5000) as second:
+        b.desk.dispatching.dispatch_selected(["PC-001"])
     result = second.args[0][0]
     assert not result.ok
     assert "Adam-1" in result.message and inc_a in result.message and "alice" in result.message
@@ -116,7 +116,7 @@ def test_two_windows_share_incidents_and_statuses(qtbot, launcher, redis_url, mo
 
     qtbot.waitUntil(lambda: "Adam-1" in b.window.incidents.model.rows[
         b.window.incidents.model.row_of(inc_a)].units_text, timeout=2000)
-    assert inc_b not in {a.incident_id for a in b.controller.runtime.dispatch.statuses.values()}
+    assert inc_b not in {a.incident_id for a in b.desk.runtime.dispatch.statuses.values()}
 
 
 
@@ -124,24 +124,24 @@ def test_fleet_editor_add_invalid_then_valid_remove_and_service(qtbot, launcher,
                                                                mongo_db_name):
     app = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "2")
     live_position(qtbot, app, "PC-001")
-    ui = app.controller.dispatch_ui
+    editor, notices = app.desk.fleet_editor, app.desk.notices
     app.window.fleet.add.click()
-    qtbot.waitUntil(lambda: ui.add_dialog is not None, timeout=3000)
-    dlg = ui.add_dialog
+    qtbot.waitUntil(lambda: editor.add_dialog is not None, timeout=3000)
+    dlg = editor.add_dialog
     for car_id, sign, expected in (("bad id!", "Zulu-1", "Unit id"), ("PC-077", "", "Call sign"),
                                    ("PC-001", "Zulu-1", "already registered"), ("PC-077", "Adam-1", "in use")):
         dlg.car_id.setText(car_id)
         dlg.call_sign.setText(sign)
-        with qtbot.waitSignal(ui.notice, timeout=5000):
+        with qtbot.waitSignal(notices.notice, timeout=5000):
             dlg.buttons.accepted.emit()
         assert expected in dlg.error.text(), (car_id, dlg.error.text())
         assert dlg.isVisible()
     dlg.car_id.setText("PC-077")
     dlg.call_sign.setText("Zulu-1")
-    with qtbot.waitSignal(ui.notice, timeout=5000):
+    with qtbot.waitSignal(notices.notice, timeout=5000):
         dlg.buttons.accepted.emit()
-    qtbot.waitUntil(lambda: ui.add_dialog is None, timeout=3000)
-    qtbot.waitUntil(lambda: "PC-077" in app.controller.runtime.simulator.units, timeout=3000)
+    qtbot.waitUntil(lambda: editor.add_dialog is None, timeout=3000)
+    qtbot.waitUntil(lambda: "PC-077" in app.desk.runtime.simulator.units, timeout=3000)
     qtbot.waitUntil(lambda: app.window.fleet.model.row_of("PC-077") >= 0, timeout=5000)
     qtbot.waitUntil(lambda: (page_state(qtbot, app, ["PC-077"])["unit"]["PC-077"] or {}).get("sign") == "Zulu-1",
                     timeout=5000)
@@ -149,13 +149,13 @@ def test_fleet_editor_add_invalid_then_valid_remove_and_service(qtbot, launcher,
     fleet = app.window.fleet
     fleet.table.selectRow(fleet.model.row_of("PC-077"))
     fleet.service.click()
-    qtbot.waitUntil(lambda: app.controller.fleet.units["PC-077"].status is UnitStatus.OUT_OF_SERVICE, timeout=3000)
+    qtbot.waitUntil(lambda: app.desk.fleet.units["PC-077"].status is UnitStatus.OUT_OF_SERVICE, timeout=3000)
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["PC-077"])["unit"]["PC-077"]["status"] == "out_of_service",
                     timeout=3000)
     fleet.table.selectRow(fleet.model.row_of("PC-077"))
     qtbot.waitUntil(lambda: fleet.service.text() == "Back in service", timeout=3000)
     fleet.service.click()
-    qtbot.waitUntil(lambda: app.controller.fleet.units["PC-077"].status is UnitStatus.AVAILABLE, timeout=3000)
+    qtbot.waitUntil(lambda: app.desk.fleet.units["PC-077"].status is UnitStatus.AVAILABLE, timeout=3000)
     # remove (after confirming)
     fleet.table.selectRow(fleet.model.row_of("PC-077"))
     fleet.remove.click()
@@ -163,7 +163,7 @@ def test_fleet_editor_add_invalid_then_valid_remove_and_service(qtbot, launcher,
     qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "confirmRemove") is not None, timeout=3000)
     box = app.window.findChild(QMessageBox, "confirmRemove")
     box.button(QMessageBox.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: "PC-077" not in app.controller.runtime.fleet, timeout=5000)
+    qtbot.waitUntil(lambda: "PC-077" not in app.desk.runtime.fleet, timeout=5000)
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["PC-077"])["unit"]["PC-077"] is None, timeout=5000)
     assert MongoClient(mongo_uri)[mongo_db_name].cars.find_one({"_id": "PC-077"}) is None
 
@@ -182,8 +182,8 @@ def test_history_replay_moves_a_marker_along_the_track(qtbot, launcher, redis_ur
     db.location_buckets.insert_many(docs)
     app = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "2")
     live_position(qtbot, app, "PC-001")
-    app.controller.track("PC-001")
-    with qtbot.waitSignal(app.controller.dispatch_ui.replayLoaded, timeout=10_000) as blocker:
+    app.desk.tracking.track("PC-001")
+    with qtbot.waitSignal(app.desk.replay.replayLoaded, timeout=10_000) as blocker:
         app.window.unit.replay.click()
     assert blocker.args[0] == 12
     qtbot.waitUntil(lambda: (page_state(qtbot, app)["replay"] or {}).get("points") == 12, timeout=5000)

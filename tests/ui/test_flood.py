@@ -19,13 +19,13 @@ FLOOD = 30_000        # messages, published as fast as Redis takes them (the fle
 
 
 def test_flood_of_bad_and_duplicate_messages(qtbot, launcher, redis_url, mongo_uri, mongo_db_name, caplog):
-    caplog.set_level(logging.WARNING, logger="cartrack_desktop.services.rejections")
+    caplog.set_level(logging.WARNING, logger="cartrack_desktop.services.infra.rejections")
     uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
     app = launcher.start("--redis-url", redis_url, "--mongo-uri", uri, "--cars", "25", "--seed", "4")
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 25, timeout=15_000)
     me = psutil.Process()
     rss0 = me.memory_info().rss
-    rejected0 = app.controller.runtime.redis_rejections.total
+    rejected0 = app.desk.runtime.redis_rejections.total
     probe = LagProbe()
     probe.start()
     producer = subprocess.Popen([sys.executable, "-m", "tests.helpers.flood", redis_url, str(FLOOD)],
@@ -33,7 +33,7 @@ def test_flood_of_bad_and_duplicate_messages(qtbot, launcher, redis_url, mongo_u
     qtbot.waitUntil(lambda: producer.poll() is not None, timeout=60_000)
     assert producer.returncode == 0
     expected = FLOOD // 3 + 3 * len(BIG_BAD)
-    qtbot.waitUntil(lambda: app.controller.runtime.redis_rejections.total - rejected0 >= expected, timeout=30_000)
+    qtbot.waitUntil(lambda: app.desk.runtime.redis_rejections.total - rejected0 >= expected, timeout=30_000)
     worst = probe.stop()
     assert worst < 100, f"the UI froze for {worst:.0f} ms during the flood"
     # the window is still live and draws the real fleet and the flood's 300 valid units (newest fix each)
@@ -42,7 +42,7 @@ def test_flood_of_bad_and_duplicate_messages(qtbot, launcher, redis_url, mongo_u
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["PC-001"])["unit"]["PC-001"]["ts"] > before, timeout=5000)
     assert page_state(qtbot, app)["errors"] == []
     # every kind is counted and visible; the log says each kind at most once (per minute)
-    snap = app.controller.runtime.redis_rejections.snapshot()
+    snap = app.desk.runtime.redis_rejections.snapshot()
     assert {"malformed_json", "oversize", "not_object", "missing_field", "bad_type", "lat_range", "bad_car_id",
             "future_timestamp", "stale_timestamp"} <= set(snap)
     per_kind: dict[str, int] = {}

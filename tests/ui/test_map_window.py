@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 
 from cartrack_desktop.domain import geo
 from cartrack_desktop.domain.models import Position
-from cartrack_desktop.services.live_store import LiveStore
-from cartrack_desktop.services.redis_conn import make_redis
+from cartrack_desktop.services.infra.redis_conn import make_redis
+from cartrack_desktop.services.live.live_store import LiveStore
 from tests.ui.conftest import page_state, run_coro, run_js
 
 ATL = (33.7490, -84.3880)
@@ -99,10 +99,10 @@ def test_click_fills_nearby_in_geodesic_order(qtbot, app, redis_url):
     qtbot.waitUntil(lambda: abs(page_state(qtbot, app)["center"][0] - ATL[0]) < 1e-6, timeout=5000)
     target = app.view.focusProxy() or app.view
     centre = QPoint(target.width() // 2, target.height() // 2)
-    with qtbot.waitSignal(app.controller.nearbyUpdated, timeout=10_000) as blocker:
+    with qtbot.waitSignal(app.desk.nearby.nearbyUpdated, timeout=10_000) as blocker:
         QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
     rows = blocker.args[0]
-    lat, lng = app.controller.pin
+    lat, lng = app.desk.session.pin
     assert abs(lat - ATL[0]) < 0.002 and abs(lng - ATL[1]) < 0.002  # within a pixel or two of the centre
     wgs = Geodesic.WGS84
     expected = sorted(
@@ -122,7 +122,7 @@ def test_click_fills_nearby_in_geodesic_order(qtbot, app, redis_url):
     assert page_state(qtbot, app)["pin"]["lat"] == pytest.approx(lat)
     # Esc clears the pin
     app.window.escapePressed.emit()
-    assert app.controller.pin is None
+    assert app.desk.session.pin is None
     qtbot.waitUntil(lambda: page_state(qtbot, app)["pin"] is None, timeout=5000)
     run_coro(qtbot, client.aclose())
 
@@ -140,7 +140,7 @@ def test_double_click_tracks_and_details_follow(qtbot, app, redis_url):
     qtbot.waitUntil(lambda: unit_on_screen() is not None, timeout=5000)
     u = unit_on_screen()
     target = app.view.focusProxy() or app.view
-    with qtbot.waitSignal(app.controller.trackingChanged, timeout=10_000,
+    with qtbot.waitSignal(app.desk.tracking.trackingChanged, timeout=10_000,
                           check_params_cb=lambda cid: cid == "TRK-1"):
         double_click(target, QPoint(round(u["x"]), round(u["y"])))
     assert app.window.unit.title.text() == "TRK-1"
@@ -217,7 +217,7 @@ def test_hover_shows_call_sign_speed_heading_and_age(qtbot, app, redis_url):
 def test_search_centres_on_unit(qtbot, app, redis_url):
     r = producer(redis_url)
     publish_seed_style(r, "SRCH-9", 33.80, -84.30)
-    qtbot.waitUntil(lambda: "SRCH-9" in app.controller.fleet.units, timeout=10_000)
+    qtbot.waitUntil(lambda: "SRCH-9" in app.desk.fleet.units, timeout=10_000)
     app.window.focus_search()
     qtbot.keyClicks(app.window.search, "srch-9")
     qtbot.keyClick(app.window.search, Qt.Key.Key_Return)
@@ -304,13 +304,27 @@ def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot,
     QTest.mouseMove(target, at)
     qtbot.waitUntil(lambda: (page_state(qtbot, app)["tooltip"] or {}).get("title") == "BIG-T", timeout=5000)
     # click: the incident is here, the unit is the nearest
-    with qtbot.waitSignal(app.controller.nearbyUpdated, timeout=10_000) as blocker:
+    with qtbot.waitSignal(app.desk.nearby.nearbyUpdated, timeout=10_000) as blocker:
         QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     rows = blocker.args[0]
     assert rows[0].car_id == "BIG-T" and rows[0].distance_km < 0.1 and len(rows) > 100
     # double-click: track it
-    with qtbot.waitSignal(app.controller.trackingChanged, timeout=10_000,
+    with qtbot.waitSignal(app.desk.tracking.trackingChanged, timeout=10_000,
                           check_params_cb=lambda cid: cid == "BIG-T"):
         double_click(target, at)
     assert page_state(qtbot, app)["errors"] == []
     run_coro(qtbot, client.aclose())
+
+
+def test_background_notices_reach_the_banner_and_the_status_bar(qtbot, app):
+    """What a background task reports on the error bus is shown; a server coming back hides the banner."""
+    from cartrack_desktop.services.infra.errors import Level
+
+    errors = app.desk.ctx.errors
+    errors.report("sync", "MongoDB write failed: <b>not markup</b>", Level.ERROR)
+    banner = app.window.banner
+    assert banner.isVisible() and banner.text.text() == "sync: MongoDB write failed: <b>not markup</b>"
+    assert app.window.statusBar().currentMessage() == banner.text.text()
+    errors.report("Redis", "connected", Level.INFO)
+    assert not banner.isVisible()
+    assert app.window.statusBar().currentMessage() == "Redis: connected"

@@ -1,5 +1,6 @@
 """The window through outages: Redis paused, Redis down at start, servers unreachable at close."""
 
+import asyncio
 import signal
 import time
 
@@ -51,6 +52,8 @@ def test_redis_paused_20s_ui_keeps_running_and_recovers(qtbot, launcher, own_red
         assert not st["live"] and "paused" in st["pausedText"]
         assert st["unit"]["PC-001"]["stale"]         # last position kept, shown as stale
         assert "paused" in app.window.banner.text.text()
+        # a sync capture now (the scheduled ones stop with the lease) fails after its timeout and is counted
+        capture = asyncio.ensure_future(app.desk.runtime.sync.capture())
         qtbot.waitUntil(lambda: time.monotonic() - paused >= 20.0, timeout=25_000)
     finally:
         own_redis.resume()
@@ -63,6 +66,13 @@ def test_redis_paused_20s_ui_keeps_running_and_recovers(qtbot, launcher, own_red
     assert time.monotonic() - resumed < 5.0
     st = page_state(qtbot, app, ["PC-001"])
     assert st["live"] and not st["unit"]["PC-001"]["stale"]
+    # the sync could not capture the live positions while Redis was paused, and the Stats tab says so
+    assert capture.done() and capture.result() is None
+    assert app.desk.runtime.sync.stats.capture_failures >= 1
+    app.window.docks["stats"].raise_()
+    app.window.docks["stats"].show()
+    qtbot.waitUntil(lambda: int(app.window.stats.value("Sync", "failed captures (Redis unreachable)") or 0) >= 1,
+                    timeout=5000)  # the panel refreshes every second
 
 
 def test_starting_while_redis_is_down(qtbot, launcher, tmp_path, mongo_uri, mongo_db_name):
@@ -87,8 +97,8 @@ def test_starting_while_redis_is_down(qtbot, launcher, tmp_path, mongo_uri, mong
 def test_close_with_servers_unreachable_is_quick_and_leaves_no_child(qtbot, launcher):
     app = launcher.start("--cars", "3")                  # embedded servers
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 3, timeout=15_000)
-    rt = app.controller.runtime
-    children = [psutil.Process(srv.pid) for srv in (rt._embedded_redis, rt._embedded_mongo)]
+    rt = app.desk.runtime
+    children = [psutil.Process(srv.pid) for srv in (rt.servers.redis, rt.servers.mongo)]
     assert all(p.is_running() for p in children)
     for p in children:
         p.send_signal(signal.SIGSTOP)                    # both servers stop answering

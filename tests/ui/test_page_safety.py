@@ -49,12 +49,12 @@ def test_hostile_call_signs_are_shown_literally_and_run_nothing(qtbot, hostile_a
         assert units[f"HX-{i}"]["sign"] == text
     # the tracked unit's label, from the page's DOM text
     for i, text in enumerate(HOSTILE_TEXT):
-        app.controller.track(f"HX-{i}")
+        app.desk.tracking.track(f"HX-{i}")
         qtbot.waitUntil(lambda t=text: page_state(qtbot, app)["trackedLabel"] == t, timeout=5000)
         assert app.window.unit.title.text() == text
         assert app.window.unit.title.textFormat() == Qt.TextFormat.PlainText
     # hover tooltip shows it as text
-    app.controller.stop_tracking()
+    app.desk.session.stop_tracking()
     app.bridge.centerRequested.emit(orjson.dumps({"lat": ATL[0], "lng": ATL[1], "zoom": 17}).decode())
     qtbot.waitUntil(lambda: page_state(qtbot, app, ["HX-0"])["unit"]["HX-0"]["visible"], timeout=5000)
     u = page_state(qtbot, app, ["HX-0"])["unit"]["HX-0"]
@@ -74,7 +74,7 @@ def test_hostile_call_signs_are_shown_literally_and_run_nothing(qtbot, hostile_a
 
 def test_hostile_ids_and_broken_messages_are_rejected_and_counted(qtbot, hostile_app, redis_url):
     app, r = hostile_app
-    before = app.controller.runtime.redis_rejections.total
+    before = app.desk.runtime.redis_rejections.total
     now = time.time()
     hostile_ids = ["<img src=x onerror=window.__pwned=1>", "</script><script>window.__pwned=1</script>",
                    "`${window.__pwned=1}`", "PC-*", "a\u2028b"]
@@ -87,7 +87,7 @@ def test_hostile_ids_and_broken_messages_are_rejected_and_counted(qtbot, hostile
     r.publish("cartrack:batch", b'{"v":1,"sent":0,"cars":[["<b>x</b>",1,2,3,4,5]]}')
     r.publish("cartrack:batch", b"{not json")
     expected = len(hostile_ids) + len(BAD_MESSAGES) + 2
-    qtbot.waitUntil(lambda: app.controller.runtime.redis_rejections.total - before >= expected, timeout=10_000)
+    qtbot.waitUntil(lambda: app.desk.runtime.redis_rejections.total - before >= expected, timeout=10_000)
     qtbot.waitUntil(lambda: app.window.st_rejected.text() == f"Rejected: {before + expected}", timeout=5000)
     # the window still works: a valid unit arrives and is drawn
     r.publish("car:location:stream:OK-1", orjson.dumps({"car_id": "OK-1", "lat": ATL[0], "lng": ATL[1],

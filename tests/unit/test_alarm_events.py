@@ -15,19 +15,18 @@ def raised(**override):
 
 
 def test_raise_round_trip():
-    event = m.decode_event(raised())
-    assert event == {"type": "alarm", "action": "raise", "alarm": ALARM}
+    assert m.decode_event(raised()) == m.AlarmRaised(ALARM)
 
 
 def test_raise_without_position():
     event = m.decode_event(raised(lat=None, lng=None, device_id=None))
-    assert event["alarm"].lat is None and event["alarm"].device_id is None
+    assert isinstance(event, m.AlarmRaised) and event.alarm.lat is None and event.alarm.device_id is None
 
 
 def test_ack_round_trip():
     ack = AlarmAck(ALARM.alarm_id, "PC-001", "dispatcher 7", 1796161270.0)
     event = m.decode_event(orjson.dumps(m.encode_event("alarm", action="ack", **m.encode_alarm_ack(ack))))
-    assert event == {"type": "alarm", "action": "ack", "ack": ack}
+    assert event == m.AlarmAcknowledged(ack)
 
 
 @pytest.mark.parametrize("override", [

@@ -1,8 +1,9 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from cartrack_desktop.config import DEFAULT_CARS, ConfigError, load_settings, redact_url
+from cartrack_desktop.config import DEFAULT_CARS, SETTINGS, ConfigError, load_settings, redact_url
 
 
 def settings(argv=(), env=None, dotenv: Path | None = None, tmp: Path | None = None):
@@ -77,3 +78,25 @@ def test_redact_url():
     assert redact_url("redis://:secret@h:1/0") == "redis://:***@h:1/0"
     assert redact_url("mongodb://h:1/db") == "mongodb://h:1/db"
     assert "secret" not in redact_url("unix://:secret@/tmp/x.sock?db=0")
+
+
+def test_rendering_is_a_setting_like_the_others(tmp_path):
+    assert settings().rendering == "auto"
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("CARTRACK_RENDERING=software\n")
+    assert settings(dotenv=dotenv).rendering == "software"           # a .env value is honoured
+    assert settings(env={"CARTRACK_RENDERING": "GPU"}, dotenv=dotenv).rendering == "gpu"
+    assert settings(["--rendering", "hardware"], env={"CARTRACK_RENDERING": "software"}).rendering == "gpu"
+    with pytest.raises(ConfigError) as info:
+        settings(env={"CARTRACK_RENDERING": "opengl"})
+    assert info.value.setting == "CARTRACK_RENDERING"
+
+
+def test_every_setting_is_in_the_readme():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for row in SETTINGS:
+        assert re.search(rf"`{row.env}[`=]", table), row.env
+        for option in (row.flag, *(sw.flag for sw in row.switches)):
+            if option is not None and option != "--simulator":    # on by default: only --no-simulator is listed
+                assert f"`{option}" in table, option

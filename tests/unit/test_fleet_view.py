@@ -1,5 +1,5 @@
 from cartrack_desktop.domain.models import Car, Position, UnitStatus
-from cartrack_desktop.services.fleet_view import FixState, FleetState, MapWire, fix_state
+from cartrack_desktop.view.fleet_view import FixState, FleetState, MapWire, fix_state
 
 T = 1_800_000_000.0
 

@@ -83,14 +83,6 @@ def test_compass_point(deg, point):
     assert geo.compass_point(deg) == point
 
 
-def test_bounding_box_contains_circle():
-    box = geo.bounding_box(*ATL, 3.0)
-    for b in range(0, 360, 15):
-        lat, lng = geo.destination_point(*ATL, b, 3.0)
-        assert box.contains(lat, lng)
-    assert not box.contains(*geo.destination_point(*ATL, 45, 5.0))
-
-
 def test_interpolate_endpoints_and_middle():
     assert geo.interpolate(0, 0, 2, 4, 0.0) == (0, 0)
     assert geo.interpolate(0, 0, 2, 4, 1.0) == (2, 4)

@@ -13,7 +13,7 @@ def fix(t=NOW, lat=60.0, lng=24.0, **kw):
 
 
 def test_first_fix_is_live():
-    assert f.check(fix(), None, NOW, OPTS) == (f.Verdict.LIVE, "")
+    assert f.check(fix(), None, NOW, OPTS) == (f.Verdict.LIVE, None)
 
 
 @pytest.mark.parametrize(("candidate", "kind"), [
@@ -32,11 +32,11 @@ def test_future_within_tolerance_is_live():
 
 @pytest.mark.parametrize(("candidate", "verdict", "kind"), [
     (fix(t=NOW), f.Verdict.REJECTED, "duplicate"),
-    (fix(t=NOW - 30), f.Verdict.LATE, ""),
+    (fix(t=NOW - 30), f.Verdict.LATE, None),
     (fix(t=NOW + 0.2, lat=60.00001), f.Verdict.REJECTED, "min_period"),
     (fix(t=NOW + 1, lat=60.1), f.Verdict.REJECTED, "teleport"),       # 11 km in 1 s
-    (fix(t=NOW + 1, lat=60.0002), f.Verdict.LIVE, ""),                # 22 m in 1 s (50 mph)
-    (fix(t=NOW + 600, lat=60.3), f.Verdict.LIVE, ""),                 # 33 km in 10 min (125 mph)
+    (fix(t=NOW + 1, lat=60.0002), f.Verdict.LIVE, None),                # 22 m in 1 s (50 mph)
+    (fix(t=NOW + 600, lat=60.3), f.Verdict.LIVE, None),                 # 33 km in 10 min (125 mph)
 ])
 def test_relative_filters(candidate, verdict, kind):
     last = f.LastFix(NOW, 60.0, 24.0)
@@ -70,7 +70,7 @@ def test_teleport_gives_way_after_repeated_refusals():
 def test_advance_keeps_state_for_other_rejections():
     last = f.LastFix(NOW, 60.0, 24.0)
     assert f.advance(last, fix(t=NOW), f.Verdict.REJECTED, "duplicate") is last
-    assert f.advance(last, fix(t=NOW - 9), f.Verdict.LATE, "") is last
+    assert f.advance(last, fix(t=NOW - 9), f.Verdict.LATE, None) is last
     assert f.advance(None, fix(), f.Verdict.REJECTED, "zero") is None
 
 

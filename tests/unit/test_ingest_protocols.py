@@ -72,7 +72,8 @@ FORWARDED = {
 
 
 def req(query: str = "", body: bytes = b"", headers: dict[str, str] | None = None, method: str = "GET") -> Request:
-    return Request(method, "/", query.encode(), headers or {}, body)
+    """method: what the sender uses (any is taken, none is kept)."""
+    return Request("/", query.encode(), headers or {}, body)
 
 
 def decode(r: Request, **kw):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from cartrack_desktop.domain import messages as m
 from cartrack_desktop.domain.models import Position
-from tests.corpus import BAD_MESSAGES, NOW, enc, pos
+from tests.corpus import BAD_MESSAGES, NOW, enc, encode_batch, pos
 
 
 def test_valid_message_round_trip():
@@ -51,7 +51,7 @@ def test_non_bytes_payload_rejected():
 
 def test_batch_round_trip_and_bad_rows_dropped_one_by_one():
     good = [Position(f"PC-{i:03d}", 33.7 + i * 1e-3, -84.4, 30.0, 10.0 * i, NOW) for i in range(5)]
-    obj = m.encode_batch(good, sent_at=NOW)
+    obj = encode_batch(good, sent_at=NOW)
     obj["cars"].insert(2, ["<b>", 1, 2, 3, 4, NOW])
     obj["cars"].append(["PC-999", 95.0, 0, 0, 0, NOW])
     obj["cars"].append("not a row")
@@ -143,11 +143,11 @@ def test_bad_incidents(over):
 
 def test_events():
     ev = m.encode_event("incident", incident=_incident())
-    assert m.decode_event(orjson.dumps(ev), loads=orjson.loads)["incident"].kind == "Burglary"
+    assert m.decode_event(orjson.dumps(ev), loads=orjson.loads).incident.kind == "Burglary"
     st = m.encode_event("status", car_id="PC-1", assignment={"status": "dispatched", "incident": "INC-270115-K7Q2"})
-    assert m.decode_event(orjson.dumps(st), loads=orjson.loads)["assignment"].status is UnitStatus.DISPATCHED
+    assert m.decode_event(orjson.dumps(st), loads=orjson.loads).assignment.status is UnitStatus.DISPATCHED
     fl = m.encode_event("fleet", action="add", car_id="PC-9")
-    assert m.decode_event(orjson.dumps(fl), loads=orjson.loads)["action"] == "add"
+    assert m.decode_event(orjson.dumps(fl), loads=orjson.loads) == m.FleetEvent("add", "PC-9")
     for bad in ({"v": 2, "type": "fleet"}, {"v": 1, "type": "nuke"}, {"v": 1, "type": "fleet", "action": "x",
                                                                        "car_id": "PC-1"},
                 {"v": 1, "type": "status", "car_id": "${x}", "assignment": {"status": "available"}}):

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartrack_desktop.domain import messages as m
-from cartrack_desktop.services import position_decoder
-from cartrack_desktop.services.position_decoder import decode_position_fast
+from cartrack_desktop.services.live import position_decoder
+from cartrack_desktop.services.live.position_decoder import decode_position_fast
 from tests.corpus import BAD_MESSAGES, NOW, enc, pos
 
 FIELDS = ["car_id", "lat", "lng", "speed", "heading", "timestamp"]

@@ -17,16 +17,15 @@ from ..units import SpeedUnit
 from . import forwarder, osmand, owntracks, traccar_json
 
 Loads = Callable[[bytes | str], Any]
-PROTOCOLS = (osmand.PROTOCOL, traccar_json.PROTOCOL, owntracks.PROTOCOL, forwarder.PROTOCOL)
 
 
 class Request(NamedTuple):
     """What the HTTP layer hands over: header names lower-case, the body already size-limited.
 
     A NamedTuple: one is made per request (a frozen dataclass costs several times more to build).
+    Any method is taken (as Traccar does), so the method is not kept.
     """
 
-    method: str
     path: str
     query: bytes
     headers: Mapping[str, str]

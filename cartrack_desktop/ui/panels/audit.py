@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from ...services.archive import AuditEntry
+from ...services.dispatch.records import AuditEntry
 from ..table_model import Column, RowModel, make_table, plain_label
 
 COLUMNS: list[Column[AuditEntry]] = [

@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.models import UnitStatus
-from ...services.fleet_view import FixState, FleetCounts, UnitView
+from ...domain.presentation import FADE_AFTER_S, STALE_AFTER_S, STALE_COLOR, STATUS_COLORS
+from ...view.fleet_view import FixState, FleetCounts, UnitView
 from ..formatting import fmt_age, fmt_speed
-from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, make_table, plain_label
+from ..table_model import Column, RowModel, make_table, plain_label
 
 _FIX_ORDER = {FixState.LIVE: 0, FixState.FADED: 1, FixState.STALE: 2, FixState.LOST: 3, FixState.NO_FIX: 4}
 DYNAMIC_COLUMNS = {3, 4, 5}      # speed, fix age, fix: change every second
@@ -48,7 +49,8 @@ def _columns(fix_of: FixOf) -> list[Column[UnitView]]:
                lambda u: None if u.position is None else u.position.speed, align_right=True),
         Column("Fix age", lambda u: fmt_age(_age(u)), _age, align_right=True),
         Column("Fix", lambda u: fix_of(u).value, lambda u: _FIX_ORDER[fix_of(u)],
-               tooltip="live; faded after 15 s without an update; stale after 60 s; lost when expired in Redis"),
+               tooltip=f"live; faded after {FADE_AFTER_S:.0f} s without an update; stale after {STALE_AFTER_S:.0f} s; "
+                       "lost when expired in Redis"),
     ]
 
 

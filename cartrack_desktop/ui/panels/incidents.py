@@ -16,10 +16,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.dispatch import Incident
+from ...domain.presentation import PRIORITY_COLORS
 from ..formatting import fmt_age, fmt_latlng
 from ..table_model import Column, RowModel, make_table, plain_label
-
-PRIORITY_COLORS = {1: "#b71c1c", 2: "#ef6c00", 3: "#f9a825", 4: "#607d8b"}
 
 
 @dataclass(frozen=True, slots=True)

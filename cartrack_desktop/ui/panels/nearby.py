@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...domain.models import UnitStatus
+from ...domain.presentation import STALE_COLOR, STATUS_COLORS
 from ..formatting import fmt_age, fmt_heading, fmt_km, fmt_latlng, fmt_speed
-from ..table_model import STALE_COLOR, STATUS_COLORS, Column, RowModel, make_table, plain_label
+from ..table_model import Column, RowModel, make_table, plain_label
 
 DEFAULT_RADIUS_KM = 3.0
 

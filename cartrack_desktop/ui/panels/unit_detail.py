@@ -9,9 +9,10 @@ from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout
 
 from ...domain.dispatch import ASSIGNED
 from ...domain.models import Position, UnitStatus
-from ...services.fleet_view import FixState
+from ...domain.presentation import STALE_COLOR, STATUS_COLORS
+from ...view.fleet_view import FixState
 from ..formatting import fmt_age, fmt_duration, fmt_heading, fmt_km, fmt_latlng, fmt_speed
-from ..table_model import STALE_COLOR, STATUS_COLORS, plain_label
+from ..table_model import plain_label
 
 
 class UnitPanel(QWidget):

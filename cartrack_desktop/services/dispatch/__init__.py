@@ -1,0 +1,1 @@
+"""Dispatch: incidents and unit status (Redis compare-and-set), the durable outbox, events, records."""

@@ -1,0 +1,319 @@
+"""Dispatch: incidents, unit status changes, arrival detection, fleet changes, audit.
+
+Live unit status lives in the Redis hash `cartrack:status` (car_id -> JSON record) so every
+desktop sees it at once; every change is published on `cartrack:events`. A status change is
+a compare-and-set script in Redis: two dispatchers can never assign one unit to two
+incidents, the loser is told who won. MongoDB keeps the record (cars.status, incidents with
+their timeline, audit_log), written through the durable outbox so nothing is lost while it
+is away.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from pymongo.errors import PyMongoError
+
+from ...domain.dispatch import (
+    ASSIGNED,
+    STATUS_TIMELINE,
+    Incident,
+    TimelineEvent,
+    TimelineKind,
+    TransitionError,
+    UnitAssignment,
+    check_transition,
+    clean_incident_input,
+    new_incident_id,
+    next_status_from_fix,
+)
+from ...domain.messages import (
+    MessageRejected,
+    decode_assignment,
+    encode_assignment,
+    encode_event,
+    encode_incident,
+    encode_timeline_event,
+)
+from ...domain.models import Position, UnitStatus
+from ..history.registry import FleetRegistry
+from ..infra.lua import lua_script
+from ..infra.rejections import RejectionCounter
+from ..infra.timeouts import within
+from ..live.live_store import LiveStore
+from .keys import EVENTS_CHANNEL, STATUS_KEY
+from .outbox import OpKind, Outbox
+from .records import AuditAction, Records
+from .state import DispatchState
+
+log = logging.getLogger(__name__)
+
+
+# Compare-and-set of one unit's status record; publishes the event only when it applied.
+# ARGV: car_id, allowed current statuses (comma list), required current incident ('*' = any),
+#       new record JSON, event JSON. Returns {applied (0/1), current record or ''}.
+_CAS_TEMPLATE = """
+local cur = redis.call('HGET', $STATUS_KEY, ARGV[1])
+local status, incident = 'available', ''
+if cur then
+  local ok, o = pcall(cjson.decode, cur)
+  if ok and type(o) == 'table' then
+    if type(o.status) == 'string' then status = o.status end
+    if type(o.incident) == 'string' then incident = o.incident end
+  end
+end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do
+  if s == status then allowed = true end
+end
+if (not allowed) or (ARGV[3] ~= '*' and ARGV[3] ~= incident) then
+  return {0, cur or ''}
+end
+redis.call('HSET', $STATUS_KEY, ARGV[1], ARGV[4])
+redis.call('PUBLISH', $EVENTS_CHANNEL, ARGV[5])
+return {1, cur or ''}
+"""
+_CAS_LUA = lua_script(_CAS_TEMPLATE, STATUS_KEY=STATUS_KEY, EVENTS_CHANNEL=EVENTS_CHANNEL)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    message: str
+    car_id: str | None = None
+
+
+class DispatchService(DispatchState):
+    """What a dispatcher does: incidents, dispatch, clear, service, arrivals, fleet edits."""
+
+    def __init__(
+        self,
+        store: LiveStore,
+        registry: FleetRegistry,
+        records: Records,
+        outbox: Outbox,
+        *,
+        dispatcher: str,
+        clock: Callable[[], float] = time.time,
+        rejections: RejectionCounter | None = None,
+    ) -> None:
+        super().__init__(store.client, records, clock=clock, rejections=rejections or RejectionCounter("dispatch"))
+        self._store = store
+        self._registry = registry
+        self._outbox = outbox
+        self.dispatcher = dispatcher
+        self._cas_script = self._r.register_script(_CAS_LUA)
+        self.call_sign: Callable[[str], str] = lambda cid: cid
+        self.host = socket.gethostname()[:64]
+
+    # ---- writes ------------------------------------------------------------------------------------
+    def _audit(self, action: AuditAction, **details: Any) -> None:
+        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(), "dispatcher": self.dispatcher,
+                                   "action": action, "details": {**details, "host": self.host}})
+
+    def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
+                  by: str | None = None) -> Incident:
+        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, by or self.dispatcher, car_id, note)
+        self._outbox.put(OpKind.INCIDENT_EVENT, {"id": inc.incident_id, "event": encode_timeline_event(ev),
+                                            "car_id": car_id})
+        units = inc.units if car_id is None or car_id in inc.units else (*inc.units, car_id)
+        updated = replace(inc, timeline=(*inc.timeline, ev), units=units)
+        return updated
+
+    async def _publish_incident(self, inc: Incident) -> None:
+        self.apply_incident(inc)
+        event = encode_event("incident", incident=encode_incident(self.incidents[inc.incident_id]))
+        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(event))
+
+    async def _cas(self, new: UnitAssignment, allowed: Iterable[UnitStatus],
+                   incident: str = "*") -> tuple[bool, UnitAssignment | None]:
+        record = orjson.dumps(encode_assignment(new))
+        event = orjson.dumps(encode_event("status", car_id=new.car_id, assignment=encode_assignment(new)))
+        applied, current = await self._cas_script(
+            args=[new.car_id, ",".join(s.value for s in allowed), incident, record, event])
+        cur = None
+        if current:
+            try:
+                cur = decode_assignment(current, new.car_id, loads=orjson.loads)
+            except MessageRejected as exc:
+                self.rejections.reject(exc.kind, new.car_id)
+        if int(applied) == 1:
+            self.apply_status(new)
+            self._outbox.put(OpKind.CAR_STATUS, {"car_id": new.car_id, "status": new.status.value,
+                                            "incident": new.incident_id, "at": new.since})
+        elif cur is not None:
+            self.apply_status(cur)
+        return int(applied) == 1, cur
+
+    async def create_incident(self, lat: float, lng: float, kind: str, priority: int, notes: str) -> Incident:
+        """Raises ValueError (bad input) with a message for the dispatcher."""
+        kind, priority, notes = clean_incident_input(kind, priority, notes)
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise ValueError("The incident location is outside the map")
+        now = self._clock()
+        inc = Incident(new_incident_id(now), kind, priority, notes, lat, lng, now, self.dispatcher)
+        created = TimelineEvent(uuid.uuid4().hex, now, TimelineKind.CREATED, self.dispatcher, None, kind)
+        inc = replace(inc, timeline=(created,))
+        doc = encode_incident(inc)
+        doc["_id"] = doc.pop("id")
+        self._outbox.put(OpKind.INCIDENT_INSERT, doc)
+        self._audit("incident.create", incident=inc.incident_id, type=kind, priority=priority,
+                    lat=round(lat, 6), lng=round(lng, 6))
+        await self._publish_incident(inc)
+        return inc
+
+    async def dispatch(self, incident_id: str, car_ids: Iterable[str]) -> list[ActionResult]:
+        inc = self.incidents.get(incident_id)
+        if inc is None or not inc.is_open:
+            return [ActionResult(False, f"Incident {incident_id} is not open")]
+        results = []
+        for cid in car_ids:
+            sign = self.call_sign(cid)
+            current = self.statuses.get(cid)
+            if current is not None and current.status in ASSIGNED:
+                results.append(ActionResult(False, self._lost_claim(sign, current), cid))
+                continue
+            try:
+                check_transition(sign, self.status_of(cid), UnitStatus.DISPATCHED)
+            except TransitionError as exc:
+                results.append(ActionResult(False, str(exc), cid))
+                continue
+            new = UnitAssignment(cid, UnitStatus.DISPATCHED, incident_id, (inc.lat, inc.lng), self._clock(),
+                                 self.dispatcher)
+            ok, cur = await self._cas(new, [UnitStatus.AVAILABLE])
+            if not ok:
+                results.append(ActionResult(False, self._lost_claim(sign, cur), cid))
+                continue
+            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid)
+            self._audit("unit.dispatch", incident=incident_id, unit=cid, call_sign=sign)
+            await self._publish_incident(inc)
+            results.append(ActionResult(True, f"{sign} dispatched to {incident_id}", cid))
+        return results
+
+    def _lost_claim(self, sign: str, cur: UnitAssignment | None) -> str:
+        if cur is None:
+            return f"{sign} could not be dispatched; its status changed. Try again."
+        if cur.status in ASSIGNED and cur.incident_id:
+            who = f" by {cur.by}" if cur.by else ""
+            return f"{sign} is already assigned to {cur.incident_id}{who} ({cur.status.label}); it was not dispatched"
+        return f"{sign} is now {cur.status.label}; it was not dispatched"
+
+    async def clear_unit(self, car_id: str, note: str = "") -> ActionResult:
+        sign = self.call_sign(car_id)
+        current = self.statuses.get(car_id)
+        if current is None or current.status not in ASSIGNED:
+            return ActionResult(False, f"{sign} is not assigned to an incident", car_id)
+        new = UnitAssignment(car_id, UnitStatus.AVAILABLE, None, None, self._clock(), self.dispatcher)
+        ok, cur = await self._cas(new, ASSIGNED, current.incident_id or "*")
+        if not ok:
+            return ActionResult(False, f"{sign} changed status meanwhile ({cur.status.label if cur else '?'})",
+                                car_id)
+        if current.incident_id and current.incident_id in self.incidents:
+            inc = self._timeline(self.incidents[current.incident_id], TimelineKind.CLEARED, car_id, note)
+            await self._publish_incident(inc)
+        self._audit("unit.clear", unit=car_id, call_sign=sign, incident=current.incident_id or "")
+        return ActionResult(True, f"{sign} cleared and available", car_id)
+
+    async def close_incident(self, incident_id: str) -> ActionResult:
+        inc = self.incidents.get(incident_id)
+        if inc is None or not inc.is_open:
+            return ActionResult(False, f"Incident {incident_id} is not open")
+        for cid, a in list(self.statuses.items()):
+            if a.incident_id == incident_id and a.status in ASSIGNED:
+                await self.clear_unit(cid, "incident closed")
+        inc = self._timeline(self.incidents[incident_id], TimelineKind.CLOSED)
+        now = self._clock()
+        inc = replace(inc, status="closed", closed_at=now)
+        self._outbox.put(OpKind.INCIDENT_CLOSE, {"id": incident_id, "closed_at": now})
+        self._audit("incident.close", incident=incident_id)
+        await self._publish_incident(inc)
+        return ActionResult(True, f"Incident {incident_id} closed")
+
+    async def set_out_of_service(self, car_id: str, out: bool) -> ActionResult:
+        sign = self.call_sign(car_id)
+        current = self.status_of(car_id)
+        target = UnitStatus.OUT_OF_SERVICE if out else UnitStatus.AVAILABLE
+        try:
+            check_transition(sign, current, target)
+        except TransitionError as exc:
+            return ActionResult(False, str(exc), car_id)
+        new = UnitAssignment(car_id, target, None, None, self._clock(), self.dispatcher)
+        ok, _ = await self._cas(new, [current])
+        if not ok:
+            return ActionResult(False, f"{sign} changed status meanwhile", car_id)
+        self._audit("unit.out_of_service" if out else "unit.in_service", unit=car_id, call_sign=sign)
+        return ActionResult(True, f"{sign} is {'out of service' if out else 'back in service'}", car_id)
+
+    # ---- arrival ---------------------------------------------------------------------------------
+    def assigned_moving(self) -> list[str]:
+        return [cid for cid, a in self.statuses.items()
+                if a.status in (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE) and a.scene is not None]
+
+    async def advance(self, positions: Iterable[Position], *, by: str | None = None) -> list[UnitAssignment]:
+        """En route once moving, on scene within 50 m: from reported fixes, simulated or real."""
+        changed = []
+        for p in positions:
+            a = self.statuses.get(p.car_id)
+            if a is None or a.scene is None:
+                continue
+            nxt = next_status_from_fix(a.status, p, a.scene)
+            if nxt is None:
+                continue
+            new = replace(a, status=nxt, since=self._clock(), by=by or self.dispatcher)
+            ok, _ = await self._cas(new, [a.status], a.incident_id or "*")
+            if not ok:
+                continue  # another instance saw it first
+            changed.append(new)
+            sign = self.call_sign(p.car_id)
+            if a.incident_id and a.incident_id in self.incidents:
+                kind = STATUS_TIMELINE[nxt]
+                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by=by or self.dispatcher)
+                await self._publish_incident(inc)
+            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", unit=p.car_id,
+                        call_sign=sign, incident=a.incident_id or "")
+        return changed
+
+    async def check_arrivals(self) -> list[UnitAssignment]:
+        ids = self.assigned_moving()
+        if not ids:
+            return []
+        positions = await self._store.get_car_locations(ids)
+        return await self.advance(positions)
+
+    # ---- fleet ----------------------------------------------------------------------------------------
+    async def add_unit(self, car_id: str, call_sign: str) -> ActionResult:
+        try:
+            car = await within(self._registry.add(car_id.strip(), call_sign), 5.0)
+        except ValueError as exc:
+            return ActionResult(False, str(exc))
+        except (PyMongoError, OSError, TimeoutError):
+            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not added")
+        await self._r.hset(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(
+            UnitAssignment(car.car_id, UnitStatus.AVAILABLE, None, None, self._clock(), self.dispatcher))))
+        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="add", car_id=car.car_id)))
+        self._audit("fleet.add", unit=car.car_id, call_sign=car.call_sign)
+        return ActionResult(True, f"{car.call_sign} ({car.car_id}) added to the fleet", car.car_id)
+
+    async def remove_unit(self, car_id: str) -> ActionResult:
+        sign = self.call_sign(car_id)
+        if self.status_of(car_id) in ASSIGNED:
+            return ActionResult(False, f"{sign} is assigned to an incident; clear it first", car_id)
+        try:
+            removed = await within(self._registry.remove(car_id), 5.0)
+        except (PyMongoError, OSError, TimeoutError):
+            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not removed")
+        if not removed:
+            return ActionResult(False, f"{sign} is not in the fleet registry", car_id)
+        await self._r.hdel(STATUS_KEY, car_id)
+        await self._store.remove_car(car_id)
+        self.statuses.pop(car_id, None)
+        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="remove", car_id=car_id)))
+        self._audit("fleet.remove", unit=car_id, call_sign=sign)
+        return ActionResult(True, f"{sign} ({car_id}) removed from the fleet", car_id)

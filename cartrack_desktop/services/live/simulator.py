@@ -1,0 +1,153 @@
+"""Drives the patrol model for the whole fleet at 1 Hz and writes each tick in one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from ...domain.models import Car, Position, UnitStatus
+from ...domain.patrol import Mode, PatrolModel, UnitState
+from .live_store import LiveStore
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+STEP_SLICE = 1000
+
+
+@dataclass
+class SimulatorStats:
+    ticks: int = 0
+    units: int = 0
+    last_tick_s: float = 0.0       # compute + write time of the last tick
+    write_failures: int = 0
+    skipped_ticks: int = 0
+
+
+class Simulator:
+    """Simulated units keyed by car id; add/remove/dispatch may be called at any time."""
+
+    def __init__(
+        self,
+        store: LiveStore,
+        *,
+        seed: int | None = None,
+        model: PatrolModel | None = None,
+        tick_s: float = TICK_S,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self.model = model or PatrolModel(random.Random(seed))
+        self.tick_s = tick_s
+        self._clock = clock
+        self._monotonic = monotonic
+        self.units: dict[str, UnitState] = {}
+        self.stats = SimulatorStats()
+        self._writing_ok = True
+        self._forget: set[str] = set()
+
+    # ---- fleet changes ------------------------------------------------------------------------
+    def add_car(self, car: Car) -> None:
+        if car.car_id in self.units:
+            return
+        loc = car.location
+        unit = self.model.spawn(car.car_id, loc.lat if loc else None, loc.lng if loc else None)
+        self.units[car.car_id] = unit
+        if car.status is UnitStatus.OUT_OF_SERVICE:
+            self.model.park(unit)
+        self.stats.units = len(self.units)
+
+    def remove_car(self, car_id: str) -> bool:
+        """Stop simulating a unit; its live position is deleted after the tick in flight (by run())."""
+        removed = self.units.pop(car_id, None) is not None
+        if removed:
+            self._forget.add(car_id)
+        self.stats.units = len(self.units)
+        return removed
+
+    def sync_fleet(self, cars: list[Car]) -> None:
+        """Make the simulated set equal to the given registry entries."""
+        wanted = {c.car_id for c in cars}
+        for cid in list(self.units):
+            if cid not in wanted:
+                self.remove_car(cid)
+        for c in cars:
+            self.add_car(c)
+
+    # ---- orders ---------------------------------------------------------------------------------
+    def dispatch(self, car_id: str, lat: float, lng: float) -> bool:
+        unit = self.units.get(car_id)
+        if unit is None:
+            return False
+        self.model.respond(unit, lat, lng)
+        return True
+
+    def resume_patrol(self, car_id: str) -> bool:
+        unit = self.units.get(car_id)
+        if unit is None:
+            return False
+        self.model.resume_patrol(unit)
+        return True
+
+    def set_out_of_service(self, car_id: str, out: bool) -> bool:
+        unit = self.units.get(car_id)
+        if unit is None:
+            return False
+        if out:
+            self.model.park(unit)
+        elif unit.mode is Mode.PARKED:
+            self.model.resume_patrol(unit)
+        return True
+
+    # ---- the loop -------------------------------------------------------------------------------
+    async def step_all(self, dt_s: float) -> list[Position]:
+        """Move every unit by dt_s, in slices, yielding between them: 10,000 units must not stall the UI."""
+        ts = self._clock()
+        step = self.model.step
+        out: list[Position] = []
+        units = list(self.units.values())
+        for start in range(0, len(units), STEP_SLICE):
+            for unit in units[start:start + STEP_SLICE]:
+                step(unit, dt_s)
+                out.append(unit.position(ts))
+            await asyncio.sleep(0)
+        return out
+
+    async def run(self) -> None:
+        """Tick forever on an absolute 1 s schedule (no drift); a late tick moves units by the real gap."""
+        next_tick = self._monotonic()
+        last = next_tick
+        while True:
+            now = self._monotonic()
+            t0 = now
+            positions = await self.step_all(now - last)
+            last = now
+            try:
+                await self._store.update_car_locations(positions)
+                while self._forget:  # after our own last write, so nothing brings them back
+                    await self._store.remove_car(self._forget.pop())
+                if not self._writing_ok:
+                    log.info("simulator: writing to Redis again")
+                self._writing_ok = True
+            except (RedisError, OSError) as exc:
+                self.stats.write_failures += 1
+                if self._writing_ok:
+                    log.warning("simulator: cannot write to Redis (%s); units keep moving, retrying each tick", exc)
+                self._writing_ok = False
+            self.stats.ticks += 1
+            self.stats.last_tick_s = self._monotonic() - t0
+            next_tick += self.tick_s
+            delay = next_tick - self._monotonic()
+            if delay < 0:
+                missed = int(-delay // self.tick_s) + 1
+                self.stats.skipped_ticks += missed - 1
+                next_tick += (missed - 1) * self.tick_s
+                delay = max(0.0, next_tick - self._monotonic())
+            await asyncio.sleep(delay)

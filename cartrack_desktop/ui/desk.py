@@ -1,0 +1,125 @@
+"""One per window: builds the jobs around the Qt-free session and wires them to the page.
+
+No logic of its own. Each job owns one thing the dispatcher sees (ui/jobs/); they react to the
+session (view/session.py) and to each other's signals, and talk to the map only through the
+typed PageChannel. Tests and benchmarks get this object from gui_main's ready hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..services.infra.errors import ErrorBus
+from ..services.runtime import Runtime
+from ..view.fleet_view import FleetState
+from ..view.session import Session
+from .jobs.arrivals import Arrivals
+from .jobs.audit import AuditJob
+from .jobs.context import DeskContext, Notices
+from .jobs.dispatch_link import DispatchLink
+from .jobs.dispatching import DispatchJob
+from .jobs.feed import FeedLink
+from .jobs.fleet import FleetLink
+from .jobs.fleet_editor import FleetEditor
+from .jobs.frames import FramePump
+from .jobs.incidents import IncidentsJob
+from .jobs.keys import Keys
+from .jobs.nearby import NearbyJob
+from .jobs.replay import ReplayJob
+from .jobs.screenshot import save_screenshot
+from .jobs.search import UnitSearch
+from .jobs.stats import StatsJob
+from .jobs.status_bar import StatusBar
+from .jobs.ticker import Ticker
+from .jobs.tracking import TrackingJob
+from .jobs.unit_actions import UnitActions
+from .main_window import MainWindow
+from .map_view import MapView
+from .page_channel import PageChannel
+
+
+class Desk:
+    def __init__(self, window: MainWindow, runtime: Runtime, errors: ErrorBus) -> None:
+        self.session = Session()
+        self.channel = PageChannel(window)
+        self.ctx = ctx = DeskContext(window, runtime, errors, FleetState(on_reject=runtime.redis_rejections.reject),
+                                     self.session, self.channel, Notices(window))
+        # live side
+        self.frames = FramePump(ctx)
+        self.feed = FeedLink(ctx, self.frames)
+        self.ticker = Ticker(ctx)
+        self.fleet_link = FleetLink(ctx, self.ticker)
+        self.status_bar = StatusBar(ctx, self.feed, self.ticker)
+        self.stats = StatsJob(ctx, self.feed, self.ticker)
+        self.dispatch_link = DispatchLink(ctx)
+        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link)
+        self.nearby = NearbyJob(ctx)
+        self.search = UnitSearch(ctx)
+        # dispatch side
+        self.incidents = IncidentsJob(ctx, self.dispatch_link)
+        self.dispatching = DispatchJob(ctx, self.incidents, self.nearby)
+        self.unit_actions = UnitActions(ctx)
+        self.fleet_editor = FleetEditor(ctx)
+        self.audit = AuditJob(ctx, self.dispatch_link)
+        self.replay = ReplayJob(ctx)
+        self.arrivals = Arrivals(ctx, self.dispatch_link)
+        self.keys = Keys(ctx, self.incidents)
+        self.channel.pageReady.connect(self._on_page_ready)
+
+    # ---- what tests and tools reach for --------------------------------------------------------
+    @property
+    def window(self) -> MainWindow:
+        return self.ctx.window
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ctx.runtime
+
+    @property
+    def fleet(self) -> FleetState:
+        return self.ctx.fleet
+
+    @property
+    def notices(self) -> Notices:
+        return self.ctx.notices
+
+    @property
+    def view(self) -> MapView | None:
+        return self.channel.view
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    def attach_view(self, view: MapView) -> None:
+        """What the page tells us goes to the job that owns it."""
+        self.channel.attach(view)
+        b = view.bridge
+        b.clicked.connect(self.session.place_pin)
+        b.unitActivated.connect(self.tracking.track)
+        b.key.connect(self.keys.on_page_key)
+        b.followChanged_.connect(self.session.set_following)
+        b.batchesApplied.connect(self.frames.on_batches_applied)
+
+    def _on_page_ready(self) -> None:
+        """A (re)loaded page gets everything again: the units first, so the overlays can refer to them."""
+        self.frames.push_all()
+        self.nearby.send_pin()
+        self.tracking.resend()
+        self.incidents.refresh()
+        self.feed.send_live_state()
+
+    def start(self) -> None:
+        """The runtime has started: follow dispatch, then subscribe to live positions."""
+        self.dispatch_link.attach()
+        self.incidents.refresh()
+        self.audit.refresh_soon()
+        self.feed.start()
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+        self.ticker.stop()
+        self.nearby.stop()
+        self.frames.stop()
+        self.status_bar.stop()
+
+    def save_screenshot(self, path: Path) -> bool:
+        self.ticker.tick()  # panels and status bar as of now
+        return save_screenshot(self.window, path, self.ctx.errors)

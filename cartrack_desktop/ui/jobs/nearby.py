@@ -1,0 +1,101 @@
+"""The incident pin on the map and the units nearest to it, refreshed every second while it stands."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from redis.exceptions import RedisError
+
+from ...domain.models import UnitStatus
+from ...domain.presentation import STALE_AFTER_S
+from ...view.session import Aspect, Changes
+from ..page_channel import PinMarker
+from ..panels.nearby import NearbyRow
+from .context import DeskContext
+
+NEARBY_REFRESH_MS = 1000
+NEARBY_LIMIT = 200
+
+
+class NearbyJob(QObject):
+    nearbyUpdated = Signal(list)         # list[NearbyRow]
+
+    def __init__(self, ctx: DeskContext) -> None:
+        super().__init__(ctx.window)
+        self._ctx = ctx
+        self._busy = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(NEARBY_REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        panel = ctx.window.nearby
+        panel.radiusChanged.connect(lambda _r: self.refresh())
+        panel.availableOnlyChanged.connect(lambda _b: self.refresh())
+        panel.hovered.connect(ctx.channel.highlight)
+        ctx.session.subscribe(self._on_session)
+
+    def _on_session(self, changes: Changes) -> None:
+        if Aspect.PIN not in changes:
+            if Aspect.INCIDENT in changes:
+                self.send_pin()   # the label: an active incident has its own labelled marker
+            return
+        ctx = self._ctx
+        if ctx.session.pin is not None:
+            self.send_pin()
+            ctx.window.docks["nearby"].raise_()
+            self._timer.start()
+            self.refresh()
+        else:
+            self._timer.stop()
+            self.send_pin()
+            ctx.window.nearby.show_point(None)
+            ctx.channel.highlight("")
+
+    def send_pin(self) -> None:
+        ctx = self._ctx
+        pin = ctx.session.pin
+        ctx.channel.set_pin(None if pin is None else PinMarker(
+            pin[0], pin[1], ctx.window.nearby.radius.value(),
+            "" if ctx.session.active_incident else "New incident"))
+
+    def refresh(self) -> None:
+        pin = self._ctx.session.pin
+        if pin is None or self._busy or self._ctx.runtime.store is None:
+            return
+        self.send_pin()  # the radius may have changed
+        self._busy = True
+        self._ctx.spawn(self._query(pin), "nearby")
+
+    async def _query(self, pin: tuple[float, float]) -> None:
+        ctx = self._ctx
+        assert ctx.runtime.store is not None
+        panel = ctx.window.nearby
+        radius = panel.radius.value()
+        available_only = panel.available_only.isChecked()
+        try:
+            found = await ctx.runtime.store.get_nearby_cars(pin[0], pin[1], radius)
+        except (RedisError, OSError) as exc:
+            panel.header.setText(f"Nearby search unavailable: Redis is not reachable ({exc})")
+            return
+        finally:
+            self._busy = False
+        if ctx.session.pin != pin:
+            return  # the pin moved while we were asking
+        now = time.time()
+        rows: list[NearbyRow] = []
+        for n in found:
+            u = ctx.fleet.units.get(n.car_id)
+            status = u.status if u else UnitStatus.AVAILABLE
+            if available_only and status is not UnitStatus.AVAILABLE:
+                continue
+            age = max(0.0, now - n.position.timestamp)
+            rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
+                                  n.position.heading, status, age, age >= STALE_AFTER_S))
+            if len(rows) >= NEARBY_LIMIT:
+                break
+        panel.set_rows(rows)
+        panel.show_point(pin, len(rows))
+        self.nearbyUpdated.emit(rows)
+
+    def stop(self) -> None:
+        self._timer.stop()

@@ -1,0 +1,79 @@
+"""The Stats tab: what the app is doing and what it refused, as rows (refreshed while someone looks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+
+from ...domain.presentation import STALE_AFTER_S
+from ..panels.stats import StatRow
+from .context import DeskContext
+from .feed import FeedLink
+from .ticker import Ticker
+
+_Add = Callable[[str, str, object], None]     # section, item, value
+
+
+class StatsJob(QObject):
+    def __init__(self, ctx: DeskContext, feed: FeedLink, ticker: Ticker) -> None:
+        super().__init__(ctx.window)
+        self._ctx = ctx
+        self._feed = feed
+        self._ticker = ticker
+        ticker.ticked.connect(self.refresh)
+
+    def refresh(self) -> None:
+        w = self._ctx.window
+        if w.docks["stats"].isVisible():   # nobody is looking otherwise
+            w.stats.set_rows(self.rows())
+
+    def rows(self) -> list[StatRow]:
+        rows: list[StatRow] = []
+
+        def add(section: str, item: str, value: object) -> None:
+            rows.append(StatRow(section, item, str(value)))
+
+        counts, fleet = self._ticker.counts, self._ctx.fleet
+        add("Live", "units live", counts.live)
+        add("Live", f"stale (no fix for {STALE_AFTER_S:.0f} s)", counts.stale)
+        add("Live", "lost (expired)", counts.lost)
+        add("Live", "updates per second", f"{self._ticker.updates_per_s:.0f}")
+        add("Live", "out-of-order or duplicate fixes dropped", fleet.stale_dropped)
+        fs = self._feed.stats
+        if fs is not None:
+            add("Feed", "state", self._feed.state.value)
+            add("Feed", "messages received", fs.messages)
+            add("Feed", "batches received", fs.batches)
+            add("Feed", "per-unit duplicates of batches skipped", fs.duplicates_skipped)
+            add("Feed", "reconnects", fs.reconnects)
+        self._add_background(add)
+        return rows
+
+    def _add_background(self, add: _Add) -> None:
+        rt = self._ctx.runtime
+        if rt.simulator is not None:
+            ss = rt.simulator.stats
+            add("Simulator", "units", ss.units)
+            add("Simulator", "ticks (this instance)", ss.ticks)
+            add("Simulator", "last tick", f"{ss.last_tick_s * 1000:.1f} ms")
+            add("Simulator", "failed writes", ss.write_failures)
+        if rt.sync is not None:
+            sy = rt.sync.stats
+            add("Sync", "cycles written", sy.cycles)
+            add("Sync", "positions written", sy.cars_synced)
+            add("Sync", "last cycle", f"{sy.last_duration_s:.2f} s")
+            add("Sync", "cycles pending", sy.pending)
+            add("Sync", "failures", sy.failures)
+            add("Sync", "failed captures (Redis unreachable)", sy.capture_failures)
+            add("Sync", "dropped (backlog full)", sy.dropped)
+        if rt.outbox is not None:
+            add("Dispatcher writes", "pending (MongoDB)", len(rt.outbox.pending))
+            add("Dispatcher writes", "written", rt.outbox.written)
+            add("Dispatcher writes", "failed attempts", rt.outbox.failures)
+            add("Dispatcher writes", "journalled of unknown kind (not written)", rt.outbox.unknown_skipped)
+        for source, counter in (("Rejected (Redis)", rt.redis_rejections), ("Rejected (MongoDB)", rt.mongo_rejections)):
+            snap = counter.snapshot()
+            add(source, "total", sum(snap.values()))
+            for kind, n in sorted(snap.items()):
+                add(source, kind, n)

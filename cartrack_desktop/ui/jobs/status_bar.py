@@ -1,0 +1,73 @@
+"""The status bar's texts (Redis, MongoDB, live units, update rate, last sync, rejected input) and the
+background's notices (error bus) in the banner and the status bar."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject
+
+from ...services.infra.errors import Level, Notice
+from ...services.live.live_feed import FeedState
+from .context import DeskContext
+from .feed import FeedLink
+from .ticker import Ticker
+
+
+class StatusBar(QObject):
+    def __init__(self, ctx: DeskContext, feed: FeedLink, ticker: Ticker) -> None:
+        super().__init__(ctx.window)
+        self._ctx = ctx
+        self._feed = feed
+        self._ticker = ticker
+        feed.stateChanged.connect(self.update)
+        ticker.ticked.connect(self.update)
+        self._unsubscribe = ctx.errors.subscribe(self._on_notice)
+
+    def _on_notice(self, notice: Notice) -> None:
+        w = self._ctx.window
+        level = {Level.ERROR: "error", Level.WARNING: "warning"}.get(notice.level, "info")
+        w.show_notice(f"{notice.source}: {notice.message}", level)
+        if notice.level is Level.INFO and notice.source in ("Redis", "MongoDB"):
+            w.banner.hide()  # the outage the banner reported is over
+        self.update()    # a notice often says a server came or went: show it now, not within a second
+
+    def update(self) -> None:
+        self._show_servers()
+        w, rt = self._ctx.window, self._ctx.runtime
+        w.st_units.set(f"Live units: {self._ticker.counts.live}", "plain")
+        w.st_rate.set(f"Updates/s: {self._ticker.updates_per_s:.0f}", "plain")
+        sync = rt.sync.stats if rt.sync else None
+        if sync and sync.last_success_at:
+            at = time.strftime("%H:%M:%S", time.localtime(sync.last_success_at))
+            w.st_sync.set(f"Last sync: {at} ({sync.last_duration_s:.2f} s, {sync.last_cars} units)", "plain")
+        else:
+            w.st_sync.set("Last sync: —", "plain")
+        rejected = {**rt.redis_rejections.snapshot()}
+        for k, v in rt.mongo_rejections.snapshot().items():
+            rejected[k] = rejected.get(k, 0) + v
+        total = sum(rejected.values())
+        w.st_rejected.set(f"Rejected: {total}", "warn" if total else "plain")
+        w.st_rejected.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or
+                                 "No input rejected")
+
+    def _show_servers(self) -> None:
+        w, rt, feed = self._ctx.window, self._ctx.runtime, self._feed
+        h = rt.health
+        if feed.state is FeedState.LIVE and (h.redis_ok or h.redis_detail == "connecting"):
+            w.st_redis.set("Redis: live", "ok")
+        elif feed.state is FeedState.CONNECTING:
+            w.st_redis.set("Redis: connecting…", "warn")
+        else:
+            detail = feed.detail or h.redis_detail
+            w.st_redis.set(f"Redis: down — reconnecting ({detail[:60]})", "bad")
+        sync = rt.sync.stats if rt.sync else None
+        if h.mongo_ok:
+            pending = f", {sync.pending} cycle(s) pending" if sync and sync.pending > 1 else ""
+            w.st_mongo.set(f"MongoDB: connected{pending}", "ok" if not pending else "warn")
+        else:
+            pending = f"; {sync.pending} cycle(s) kept" if sync and sync.pending else ""
+            w.st_mongo.set(f"MongoDB: down ({h.mongo_detail[:50]}){pending}", "bad")
+
+    def stop(self) -> None:
+        self._unsubscribe()

@@ -1,0 +1,1 @@
+"""Qt-free view models shared by the window and tests."""
