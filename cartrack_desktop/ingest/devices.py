@@ -33,11 +33,11 @@ from ..services.dispatch.keys import EVENTS_CHANNEL
 from ..services.infra.mongo import utc
 from ..services.infra.rejections import RejectionCounter
 from . import options as o
+from .keys import UNKNOWN_KEY
 from .report import DeviceReport
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_KEY = "cartrack:devices:unknown"
 _NOT_CAR_ID = re.compile(r"[^A-Za-z0-9_-]")
 REGISTER_ATTEMPTS = 5
 

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from ..domain.messages import MessageRejected, check_position, validate_device_id
 from ..domain.models import Position
 from ..services.infra.rejections import RejectionCounter
+from ..services.infra.retry import every
 from ..services.infra.timeouts import within
 from ..services.live.live_store import LiveStore
 from . import filters as f
@@ -93,7 +94,9 @@ class IngestServer:
             log.warning("ingest: device registry not loaded yet (%s)", exc)
         self.address = await self.http.start(reuse_port=self._reuse_port)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._refresher()), loop.create_task(self._unknown_flusher())]
+        self._tasks = [loop.create_task(self._refresher()),
+                       loop.create_task(every(o.UNKNOWN_FLUSH_S, self.unknown.flush, what="unknown devices",
+                                              errors=(RedisError, OSError)))]
         log.info("ingest listening on %s:%d%s", *self.address, " (TLS)" if self.opts.tls else "")
         return self.address
 
@@ -133,14 +136,6 @@ class IngestServer:
                 await self.reload_devices()
             except (PyMongoError, RedisError, OSError) as exc:
                 log.debug("ingest: device registry refresh failed: %s", exc)
-
-    async def _unknown_flusher(self) -> None:
-        while True:
-            await asyncio.sleep(o.UNKNOWN_FLUSH_S)
-            try:
-                await self.unknown.flush()
-            except (RedisError, OSError) as exc:
-                log.debug("ingest: unknown devices not written: %s", exc)
 
     # ---- the request path ----------------------------------------------------------------------
     def handle(self, req: Request) -> Response | asyncio.Future[Response]:

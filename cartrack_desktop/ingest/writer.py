@@ -29,11 +29,10 @@ from ..services.infra.timeouts import within
 from ..services.live.live_store import LiveStore
 from . import options as o
 from .http_server import Response
+from .keys import ALARMS_KEY, LATE_STREAM
 
 log = logging.getLogger(__name__)
 
-LATE_STREAM = "cartrack:late"
-ALARMS_KEY = "cartrack:alarms"
 UNAVAILABLE = Response(503, b"storage unavailable, retry later\n", retry_after_s=o.RETRY_AFTER_S)
 
 

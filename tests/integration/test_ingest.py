@@ -27,11 +27,11 @@ import trustme
 from pymongo import AsyncMongoClient, MongoClient
 
 from cartrack_desktop.domain.messages import AlarmRaised, FleetEvent, decode_event
-from cartrack_desktop.ingest.devices import UNKNOWN_KEY, list_unknown
+from cartrack_desktop.ingest.devices import list_unknown
+from cartrack_desktop.ingest.keys import ALARMS_KEY, LATE_STREAM, UNKNOWN_KEY
 from cartrack_desktop.ingest.options import IngestOptions
 from cartrack_desktop.ingest.server import IngestServer
 from cartrack_desktop.ingest.service import IngestError, IngestService
-from cartrack_desktop.ingest.writer import ALARMS_KEY, LATE_STREAM
 from cartrack_desktop.services.infra.redis_conn import make_redis
 from tests.helpers.servers import RedisServer, free_port
 from tests.helpers.waiting import async_wait_until
