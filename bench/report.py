@@ -45,6 +45,10 @@ TARGETS: dict[str, Target] = {
     "map_import_peak_rss_mb_metro": _le(2048),
     "roads_load_s_metro": _le(2),
     "geocode_p50_ms": _le(20),
+    "ingest_positions_per_s_10k": _ge(10_000),
+    "ingest_latency_p99_ms_10k": _le(50),
+    "ingest_cpu_10k": _le(1.0),
+    "ingest_lost_10k": _le(0),
 }
 
 ORDER = [
@@ -56,6 +60,7 @@ ORDER = [
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
+    "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
 ]
 
 
