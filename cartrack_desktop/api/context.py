@@ -1,0 +1,87 @@
+"""What every endpoint gets (through FastAPI's dependency injection; the app holds it, no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..services.dispatch.records import Records
+from ..services.history.registry import FleetRegistry
+from ..services.live.live_store import LiveStore
+from .auth import Actor, Auth, AuthError
+from .hubs import FleetHub, TrackHub
+from .port import RuntimePort
+from .tokens import Role, TokenStore
+
+DEFAULT_WS_QUEUE = 32          # frames buffered per WebSocket client before it is dropped (~30 s of one unit)
+DEFAULT_WS_MAX_CLIENTS = 10_000
+
+
+class IngestView(Protocol):
+    """What the API shows of the device ingest, when this instance runs one."""
+
+    def state(self) -> tuple[str, str]: ...                       # (state, detail)
+
+    async def unknown_devices(self) -> list[dict[str, object]]: ...
+
+
+@dataclass
+class WsCounters:
+    dropped_slow: int = 0
+
+
+@dataclass
+class ApiContext:
+    port: RuntimePort           # the runtime's services, on its loop (writes, in-memory state)
+    store: LiveStore            # live positions, on the API's own Redis connection
+    registry: FleetRegistry     # fleet registry reads, on the API's own MongoDB connection
+    records: Records            # incident reads, likewise
+    tokens: TokenStore
+    auth: Auth
+    tracks: TrackHub
+    fleet: FleetHub
+    ws_queue: int = DEFAULT_WS_QUEUE
+    ws_max_clients: int = DEFAULT_WS_MAX_CLIENTS
+    ingest: IngestView | None = None
+    ws: WsCounters = field(default_factory=WsCounters)
+
+    @property
+    def ws_clients(self) -> int:
+        return self.tracks.clients + self.fleet.clients
+
+
+def context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def ws_context(websocket: WebSocket) -> ApiContext:
+    ctx: ApiContext = websocket.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+_bearer = HTTPBearer(auto_error=False,
+                     description="`Authorization: Bearer ctk_…` (`cartrack-desktop api-token create`)")
+
+
+def _require(role: Role) -> object:
+    async def actor(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+        try:
+            return context(request).auth.actor(credentials.credentials if credentials else None, role)
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+            if exc.retry_after_s is not None:
+                headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
+            raise HTTPException(exc.status, exc.message, headers=headers or None) from None
+
+    return Depends(actor)
+
+
+Reader = Annotated[Actor, _require(Role.READ)]
+Dispatcher = Annotated[Actor, _require(Role.DISPATCH)]
+Admin = Annotated[Actor, _require(Role.ADMIN)]
