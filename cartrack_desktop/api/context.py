@@ -8,6 +8,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..domain.models import is_valid_car_id
 from ..services.dispatch.records import Records
 from ..services.history.registry import FleetRegistry
 from ..services.live.live_store import LiveStore
@@ -16,7 +17,8 @@ from .hubs import FleetHub, TrackHub
 from .port import RuntimePort
 from .tokens import Role, TokenStore
 
-DEFAULT_WS_QUEUE = 32          # frames buffered per WebSocket client before it is dropped (~30 s of one unit)
+DEFAULT_WS_QUEUE = 32          # newest frames kept per WebSocket client (~30 s of one unit)
+DEFAULT_WS_SEND_STALL_S = 10.0  # a send blocked this long (the client does not read): the client is dropped
 DEFAULT_WS_MAX_CLIENTS = 10_000
 
 
@@ -45,12 +47,24 @@ class ApiContext:
     fleet: FleetHub
     ws_queue: int = DEFAULT_WS_QUEUE
     ws_max_clients: int = DEFAULT_WS_MAX_CLIENTS
+    ws_send_stall_s: float = DEFAULT_WS_SEND_STALL_S
     ingest: IngestView | None = None
     ws: WsCounters = field(default_factory=WsCounters)
 
     @property
     def ws_clients(self) -> int:
         return self.tracks.clients + self.fleet.clients
+
+
+async def known_unit(ctx: ApiContext, car_id: str) -> bool:
+    """Registered (this instance's fleet, else the registry itself: it may have just been added) or live."""
+    if not is_valid_car_id(car_id):
+        return False
+    if await ctx.port.read(lambda rt: car_id in rt.fleet):
+        return True
+    if await ctx.store.get_car_location(car_id) is not None:
+        return True
+    return await ctx.registry.get(car_id) is not None
 
 
 def context(request: Request) -> ApiContext:

@@ -39,7 +39,7 @@ from ..services.live.live_store import LiveStore
 from ..services.runtime import Runtime
 from .app import create_app
 from .auth import Auth
-from .context import DEFAULT_WS_MAX_CLIENTS, DEFAULT_WS_QUEUE, ApiContext
+from .context import DEFAULT_WS_MAX_CLIENTS, DEFAULT_WS_QUEUE, DEFAULT_WS_SEND_STALL_S, ApiContext
 from .hubs import CLOSE_SERVER_STOPPING, FleetHub, TrackHub
 from .limits import ApiWebSocket, GuardedHttp
 from .port import RuntimePort
@@ -69,6 +69,7 @@ class ApiConfig:
     rate_per_s: float = 50.0
     ws_queue: int = DEFAULT_WS_QUEUE
     ws_max_clients: int = DEFAULT_WS_MAX_CLIENTS
+    ws_send_stall_s: float = DEFAULT_WS_SEND_STALL_S
     ws_ping_interval_s: float = 10.0   # a client that answers no ping within the timeout is dropped
     ws_ping_timeout_s: float = 10.0
 
@@ -217,7 +218,7 @@ class ApiHost:
             auth=Auth(loopback=cfg.bind.loopback, rate_per_s=cfg.rate_per_s),
             tracks=TrackHub(rt.redis_url, rejections=rt.redis_rejections),
             fleet=FleetHub(rt.redis_url, store, rejections=rt.redis_rejections),
-            ws_queue=cfg.ws_queue, ws_max_clients=cfg.ws_max_clients)
+            ws_queue=cfg.ws_queue, ws_max_clients=cfg.ws_max_clients, ws_send_stall_s=cfg.ws_send_stall_s)
         return ctx, redis.aclose
 
     def _uvicorn(self, ctx: ApiContext) -> uvicorn.Server:

@@ -8,9 +8,11 @@
   batches plus per-unit channels, deduplicated, snapshot on reconnect) runs on the API's loop;
   what it delivers is sent in frames at most every FLEET_FRAME_S.
 
-A client's queue holds at most `queue_limit` frames. One that falls that far behind (it does not
-read: its socket buffers are full) is dropped at once: its connection is aborted, nothing more is
-buffered for it. Memory per client is bounded by that queue plus the transport's write buffer.
+A client's queue holds the newest `limit` frames (a burst beyond that skips the oldest: for a
+moving unit the newest position is what matters). A client that does not read is dropped by the
+sender (routes_ws.py): a send that cannot complete within the stall limit (its socket buffers are
+full) aborts the connection, as does a ping left unanswered (limits.py). Memory per client is
+bounded by that queue plus the transport's write buffer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,7 +36,7 @@ from ..services.infra.rejections import RejectionCounter
 from ..services.infra.subscriber import Subscriber
 from ..services.infra.timeouts import within
 from ..services.live.keys import CHANNEL_PREFIX
-from ..services.live.live_feed import LiveFeed
+from ..services.live.live_feed import FeedState, LiveFeed
 from ..services.live.live_store import LiveStore
 from .models import FleetFrame, PositionOut, StatusFrame
 
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 FLEET_FRAME_S = 0.2          # /ws/fleet: what arrived within this window goes out as one frame
 CLOSE_SERVER_STOPPING = 1001
 CLOSE_UNKNOWN_UNIT = 4404
-CLOSE_TOO_SLOW = 4408        # recorded as the reason; the client itself sees the connection drop (1006)
 CLOSE_CLIENT_GONE = 1000
 _EVENTS = EVENTS_CHANNEL.encode()
 _PREFIX = CHANNEL_PREFIX.encode()
@@ -59,25 +59,19 @@ class Closed(Exception):
 
 
 class Listener:
-    """One WebSocket client's bounded queue of text frames."""
+    """One WebSocket client's bounded queue of text frames (the newest `limit`)."""
 
-    def __init__(self, limit: int, abort: Callable[[], object], on_drop: Callable[[], object]) -> None:
-        self._limit = limit
-        self._abort = abort
-        self._on_drop = on_drop
-        self._queue: collections.deque[str] = collections.deque()
+    def __init__(self, limit: int) -> None:
+        self._queue: collections.deque[str] = collections.deque(maxlen=limit)
         self._wake = asyncio.Event()
         self.closed: Closed | None = None
+        self.skipped = 0
 
     def push(self, text: str) -> None:
         if self.closed is not None:
             return
-        if len(self._queue) >= self._limit:
-            self.close(CLOSE_TOO_SLOW, "too slow: updates were not read")
-            self._queue.clear()
-            self._on_drop()
-            self._abort()     # a client that does not read would never read a close frame either
-            return
+        if len(self._queue) == self._queue.maxlen:
+            self.skipped += 1    # the deque drops the oldest
         self._queue.append(text)
         self._wake.set()
 
@@ -205,6 +199,7 @@ class FleetHub:
         self.rejections = rejections
         self._frame_s = frame_s
         self._listeners: set[Listener] = set()
+        self._feed: LiveFeed | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, Position] = {}
         self._flush: asyncio.TimerHandle | None = None
@@ -213,13 +208,17 @@ class FleetHub:
     def clients(self) -> int:
         return len(self._listeners)
 
+    @property
+    def feed_live(self) -> bool:
+        return self._feed is not None and self._feed.state is FeedState.LIVE
+
     async def join(self, listener: Listener) -> None:
         """A new client: a snapshot of every live unit first, then batches."""
         self._listeners.add(listener)
         if self._task is None or self._task.done():
-            feed = LiveFeed(self._url, self._store, on_snapshot=self._positions,
-                            on_positions=lambda ps, _sent: self._positions(ps), rejections=self.rejections)
-            self._task = asyncio.ensure_future(feed.run())
+            self._feed = LiveFeed(self._url, self._store, on_snapshot=self._positions,
+                                  on_positions=lambda ps, _sent: self._positions(ps), rejections=self.rejections)
+            self._task = asyncio.ensure_future(self._feed.run())
         snapshot = await self._store.get_all_car_locations()
         listener.push(_frame("snapshot", snapshot))
 

@@ -7,7 +7,8 @@
   dribbling a header a byte at a time (slowloris) would hold a connection forever.
 - `ApiWebSocket` (uvicorn's websockets-sansio protocol): a client that stops answering pings is
   aborted, not just closed (a close waits for a write buffer that a non-reading client never
-  drains); the hubs get the same abort through the `cartrack.abort` scope extension.
+  drains); the WebSocket routes get the same abort through the `cartrack.abort` scope extension;
+  the kernel's send buffer per WebSocket is capped at WS_SNDBUF_BYTES.
 - `BodyLimit` (ASGI): bodies larger than MAX_BODY_BYTES get 413, whether announced by
   Content-Length or streamed.
 - `OriginGuard` (ASGI): a request (or WebSocket) from a browser page whose origin is neither
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_TIMEOUT_S = 10.0
+WS_SNDBUF_BYTES = 64 * 1024
 ABORT_EXTENSION = "cartrack.abort"
 
 Scope = MutableMapping[str, Any]
@@ -104,7 +107,18 @@ class GuardedHttp(HttpToolsProtocol):
 
 
 class ApiWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's sansio WebSocket protocol; a connection can be aborted (ping timeout, or by the app)."""
+    """uvicorn's sansio WebSocket protocol; a connection can be aborted (ping timeout, or by the app),
+    and its kernel send buffer is capped (WS_SNDBUF_BYTES): without the cap Linux grows it to 4 MB,
+    which a client that does not read would pin, and which hides that it does not read for minutes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WS_SNDBUF_BYTES)
+            except OSError as exc:
+                log.debug("SO_SNDBUF not set on a WebSocket: %s", exc)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from ..domain.dispatch import ASSIGNED, Incident, UnitAssignment
-from ..domain.models import UnitStatus, is_valid_car_id
+from ..domain.models import UnitStatus
 from ..services.dispatch.service import ActionResult, DispatchService
 from ..services.runtime import Runtime
-from .context import ApiContext, Ctx, Dispatcher, Reader
+from .context import ApiContext, Ctx, Dispatcher, Reader, known_unit
 from .models import (
     ActionOut,
     ConflictOut,
@@ -110,18 +110,10 @@ async def _do_dispatch(rt: Runtime, body: DispatchRequest, who: str) -> _Dispatc
     return _Dispatched(result, d.incidents.get(inc.incident_id, inc), d.statuses.get(body.car_id))
 
 
-async def _known_unit(ctx: ApiContext, car_id: str) -> bool:
-    if not is_valid_car_id(car_id):
-        return False
-    if await ctx.port.read(lambda rt: car_id in rt.fleet):
-        return True
-    return await ctx.store.get_car_location(car_id) is not None
-
-
 @router.post("/police/dispatch", response_model=DispatchOut, responses=_ERRORS,
              summary="Dispatch a unit to an incident (existing, or created from lat/lng/type)")
 async def dispatch(body: DispatchRequest, ctx: Ctx, actor: Dispatcher) -> DispatchOut | JSONResponse:
-    if not await _known_unit(ctx, body.car_id):
+    if not await known_unit(ctx, body.car_id):
         raise HTTPException(404, "unknown unit (not registered and not live)")
     done = await ctx.port.call(lambda rt: _do_dispatch(rt, body, actor.name))
     if done.result is None:
@@ -157,7 +149,7 @@ async def _set_status(rt: Runtime, car_id: str, body: UnitStatusRequest, who: st
 @router.post("/police/units/{car_id}/status", response_model=ActionOut, responses=_ERRORS,
              summary="Change a unit's status: clear it (available) or take it out of service")
 async def unit_status(car_id: str, body: UnitStatusRequest, ctx: Ctx, actor: Dispatcher) -> ActionOut:
-    if not await _known_unit(ctx, car_id):
+    if not await known_unit(ctx, car_id):
         raise HTTPException(404, "unknown unit (not registered and not live)")
     result = await ctx.port.call(lambda rt: _set_status(rt, car_id, body, actor.name))
     if not result.ok:

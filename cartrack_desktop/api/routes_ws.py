@@ -4,8 +4,8 @@ Authentication, when tokens are in use: the subprotocol pair `["cartrack.bearer"
 a browser can send), or a first text message `{"type": "auth", "token": TOKEN}` within
 AUTH_WAIT_S. Close codes: 1001 server stopping, 1013 too many clients or token list not loaded,
 4401 missing/invalid token, 4403 role or origin not allowed, 4404 unknown unit (or removed from
-the fleet while tracked). A client too slow to read its updates is dropped without a close frame
-(its connection is aborted: the client sees 1006).
+the fleet while tracked). A client that does not read (a send stalled for the stall limit, or
+a ping unanswered) is dropped without a close frame (its connection is aborted: it sees 1006).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import logging
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from ..domain.models import is_valid_car_id
 from ..services.infra.timeouts import within
 from .auth import WS_SUBPROTOCOL, Actor, AuthError, token_from_subprotocols
-from .context import ApiContext, ws_context
-from .hubs import CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW, CLOSE_UNKNOWN_UNIT, Closed, Listener, position_text
+from .context import ApiContext, known_unit, ws_context
+from .hubs import CLOSE_CLIENT_GONE, CLOSE_UNKNOWN_UNIT, Closed, Listener, position_text
 from .limits import ABORT_EXTENSION
 from .tokens import Role
 
@@ -61,17 +60,16 @@ async def accept(ctx: ApiContext, ws: WebSocket, role: Role) -> Actor | None:
         return None
 
 
-def _listener(ctx: ApiContext, ws: WebSocket) -> Listener:
-    abort = ws.scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort", lambda: None)
+def _drop(ctx: ApiContext, ws: WebSocket) -> None:
+    """A client that does not read would never read a close frame either: abort its connection."""
+    ctx.ws.dropped_slow += 1
+    log.info("API: dropped a WebSocket client that did not read its updates (%s)", ws.client)
+    abort = ws.scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort")
+    if abort is not None:
+        abort()
 
-    def dropped() -> None:
-        ctx.ws.dropped_slow += 1
-        log.info("API: dropped a WebSocket client that did not read its updates (%s)", ws.client)
 
-    return Listener(ctx.ws_queue, abort, dropped)
-
-
-async def _pump(ws: WebSocket, listener: Listener) -> None:
+async def _pump(ctx: ApiContext, ws: WebSocket, listener: Listener) -> None:
     """Send the listener's frames until it is closed or the client goes; client messages are read and ignored."""
     async def watch() -> None:
         try:
@@ -85,9 +83,14 @@ async def _pump(ws: WebSocket, listener: Listener) -> None:
     watcher = asyncio.ensure_future(watch())
     try:
         while True:
-            await ws.send_text(await listener.next())
+            text = await listener.next()
+            try:
+                await within(ws.send_text(text), ctx.ws_send_stall_s)
+            except TimeoutError:
+                _drop(ctx, ws)
+                return
     except Closed as closed:
-        if closed.code not in (CLOSE_CLIENT_GONE, CLOSE_TOO_SLOW):
+        if closed.code != CLOSE_CLIENT_GONE:
             with contextlib.suppress(Exception):
                 await within(ws.close(closed.code, closed.reason), CLOSE_TIMEOUT_S)
     except (WebSocketDisconnect, RuntimeError, OSError):
@@ -104,18 +107,16 @@ async def track(ws: WebSocket, car_id: str) -> None:
     ctx = ws_context(ws)
     if await accept(ctx, ws, Role.READ) is None:
         return
-    known = is_valid_car_id(car_id) and (
-        await ctx.port.read(lambda rt: car_id in rt.fleet) or await ctx.store.get_car_location(car_id) is not None)
-    if not known:
+    if not await known_unit(ctx, car_id):
         await ws.close(CLOSE_UNKNOWN_UNIT, "unknown unit")
         return
-    listener = _listener(ctx, ws)
+    listener = Listener(ctx.ws_queue)
     await ctx.tracks.join(car_id, listener)
     try:
         current = await ctx.store.get_car_location(car_id)
         if current is not None:
             listener.push(position_text(current))
-        await _pump(ws, listener)
+        await _pump(ctx, ws, listener)
     finally:
         ctx.tracks.leave(car_id, listener)
 
@@ -126,9 +127,9 @@ async def fleet(ws: WebSocket) -> None:
     ctx = ws_context(ws)
     if await accept(ctx, ws, Role.READ) is None:
         return
-    listener = _listener(ctx, ws)
+    listener = Listener(ctx.ws_queue)
     try:
         await ctx.fleet.join(listener)
-        await _pump(ws, listener)
+        await _pump(ctx, ws, listener)
     finally:
         ctx.fleet.leave(listener)
