@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from starlette.exceptions import HTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -56,7 +57,9 @@ class GuardedHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head size cap and a per-request deadline."""
 
     _in_head = True
-    _head_bytes = 0
+    _head_bytes = 0          # bytes received while the head is incomplete
+    _head_size = 0           # size of the parsed request line target and headers
+    _too_big = False
     _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -82,24 +85,46 @@ class GuardedHttp(HttpToolsProtocol):
             self.transport.write(_plain_response("408 Request Timeout", "request not received in time"))
             self.transport.close()
 
+    # parser callbacks: sizes counted as they are parsed; an oversized request never reaches the app
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._head_size, self._too_big = True, 0, 0, False
         self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._grow(len(url))
+        if not self._too_big:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow(len(name) + len(value) + 4)
+        if not self._too_big:
+            super().on_header(name, value)
+
+    def _grow(self, n: int) -> None:
+        self._head_size += n
+        if self._head_size > MAX_HEAD_BYTES:
+            self._too_big = True
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        super().on_headers_complete()
+        if not self._too_big:
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._too_big:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
-        super().on_message_complete()
+        if not self._too_big:
+            super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+        if (self._too_big or (self._in_head and self._head_bytes > MAX_HEAD_BYTES)) and not self.transport.is_closing():
             self._disarm()
             self.transport.write(_plain_response("431 Request Header Fields Too Large",
                                                  f"request head larger than {MAX_HEAD_BYTES} bytes"))
@@ -149,32 +174,17 @@ class BodyLimit:
                 await _json_error(send, 413, f"request body larger than {self.max_bytes} bytes")
                 return
         seen = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes:   # FastAPI passes an HTTPException from the body read through
+                    raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
             return message
 
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await _json_error(send, 413, f"request body larger than {self.max_bytes} bytes")
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, send)
 
 
 def is_loopback_origin(origin: str) -> bool:
