@@ -45,6 +45,8 @@ TARGETS: dict[str, Target] = {
     "map_import_peak_rss_mb_metro": _le(2048),
     "roads_load_s_metro": _le(2),
     "geocode_p50_ms": _le(20),
+    "api_nearby_p50_ms_10k": _le(5),
+    "ws_track_latency_p95_ms_1k": _le(50),
 }
 
 ORDER = [
@@ -56,6 +58,8 @@ ORDER = [
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
+    "api_nearby_p50_ms_10k", "api_nearby_p95_ms_10k", "ws_track_latency_p95_ms_1k", "ws_track_latency_p50_ms_1k",
+    "ws_clients_rss_mb_1k", "ws_runtime_loop_lag_p99_ms_1k",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
@@ -13,9 +14,11 @@ from ..services.dispatch.records import Records
 from ..services.history.registry import FleetRegistry
 from ..services.live.live_store import LiveStore
 from .auth import Actor, Auth, AuthError
-from .hubs import FleetHub, TrackHub
+from .hubs import CLOSE_CLIENT_GONE, FleetHub, Listener, StallWatch, TrackHub
 from .port import RuntimePort
 from .tokens import Role, TokenStore
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WS_QUEUE = 32          # newest frames kept per WebSocket client (~30 s of one unit)
 DEFAULT_WS_SEND_STALL_S = 10.0  # a send blocked this long (the client does not read): the client is dropped
@@ -50,6 +53,16 @@ class ApiContext:
     ws_send_stall_s: float = DEFAULT_WS_SEND_STALL_S
     ingest: IngestView | None = None
     ws: WsCounters = field(default_factory=WsCounters)
+    stalls: StallWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stalls = StallWatch(self.ws_send_stall_s, self._drop)
+
+    def _drop(self, listener: Listener) -> None:
+        self.ws.dropped_slow += 1
+        log.info("API: dropped a WebSocket client that did not read its updates")
+        listener.close(CLOSE_CLIENT_GONE, "did not read")
+        listener.abort()
 
     @property
     def ws_clients(self) -> int:

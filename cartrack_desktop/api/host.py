@@ -241,7 +241,7 @@ class ApiHost:
         ctx, close_redis = self._context(runtime_loop, mongo)
         self.ctx = ctx
         loop = asyncio.get_running_loop()
-        tasks = [asyncio.ensure_future(ctx.tracks.run()),
+        tasks = [asyncio.ensure_future(ctx.tracks.run()), asyncio.ensure_future(ctx.stalls.run()),
                  asyncio.ensure_future(every(TOKEN_REFRESH_S, lambda: self._load_tokens(ctx), what="API tokens",
                                              errors=(PyMongoError, OSError, TimeoutError)))]
         unfollow: Callable[[], None] | None = None

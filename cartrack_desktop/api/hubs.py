@@ -1,18 +1,21 @@
 """Fan-out from Redis to WebSocket clients, with bounded buffering per client.
 
-- `TrackHub`: WS /ws/track/{car_id}. One pub/sub connection subscribed to exactly the units someone
-  tracks (`car:location:stream:{car_id}`, the seed's channel, so seed-style producers count too)
-  and to `cartrack:events` (a unit removed from the fleet ends its streams). Each message is
-  validated and encoded once, then queued for every client of that unit.
+- `TrackHub`: WS /ws/track/{car_id}. One pub/sub connection. Producers that write through the live
+  store (the simulator, the device ingest) publish each tick as batches on `cartrack:batch` before
+  the per-unit copies: the hub reads those batches (one message per 1,000 units, only the tracked
+  units' rows checked) and subscribes a tracked unit's own channel (`car:location:stream:{car_id}`,
+  the seed's) only while no batch carries it, so seed-style producers are followed too and each
+  update reaches a client once. Positions are validated and encoded once, then queued per client.
+  `cartrack:events` tells it when a unit leaves the fleet (its streams end).
 - `FleetHub`: WS /ws/fleet. While a client is connected, a LiveFeed (the desktop's own subscriber:
   batches plus per-unit channels, deduplicated, snapshot on reconnect) runs on the API's loop;
   what it delivers is sent in frames at most every FLEET_FRAME_S.
 
 A client's queue holds the newest `limit` frames (a burst beyond that skips the oldest: for a
-moving unit the newest position is what matters). A client that does not read is dropped by the
-sender (routes_ws.py): a send that cannot complete within the stall limit (its socket buffers are
-full) aborts the connection, as does a ping left unanswered (limits.py). Memory per client is
-bounded by that queue plus the transport's write buffer.
+moving unit the newest position is what matters). A client that does not read is dropped: a send
+that has not completed within the stall limit (its socket buffers are full; `StallWatch`) or a
+ping left unanswered (limits.py) aborts its connection. Memory per client is bounded by that queue
+plus the transport's write buffer.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,24 +33,36 @@ from pydantic import TypeAdapter
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from ..domain.messages import FleetEvent, IncidentEvent, MessageRejected, StatusEvent, decode_event, decode_position
+from ..domain.messages import (
+    FleetEvent,
+    IncidentEvent,
+    MessageRejected,
+    StatusEvent,
+    decode_batch,
+    decode_event,
+    decode_position,
+)
 from ..domain.models import Position
 from ..services.dispatch.keys import EVENTS_CHANNEL
 from ..services.infra.rejections import RejectionCounter
 from ..services.infra.subscriber import Subscriber
 from ..services.infra.timeouts import within
-from ..services.live.keys import CHANNEL_PREFIX
-from ..services.live.live_feed import FeedState, LiveFeed
+from ..services.live.keys import BATCH_CHANNEL, CHANNEL_PREFIX
+from ..services.live.live_feed import BATCH_COVERS_S, FeedState, LiveFeed
 from ..services.live.live_store import LiveStore
+from .limits import text_frame
 from .models import FleetFrame, PositionOut, StatusFrame
 
 log = logging.getLogger(__name__)
 
 FLEET_FRAME_S = 0.2          # /ws/fleet: what arrived within this window goes out as one frame
+COVERAGE_CHECK_S = 1.0       # how often units that left the batches get their own channel again
+STALL_CHECK_S = 1.0
 CLOSE_SERVER_STOPPING = 1001
 CLOSE_UNKNOWN_UNIT = 4404
 CLOSE_CLIENT_GONE = 1000
 _EVENTS = EVENTS_CHANNEL.encode()
+_BATCH = BATCH_CHANNEL.encode()
 _PREFIX = CHANNEL_PREFIX.encode()
 _FLEET_FRAME = TypeAdapter(FleetFrame)
 
@@ -58,21 +74,45 @@ class Closed(Exception):
         self.reason = reason
 
 
-class Listener:
-    """One WebSocket client's bounded queue of text frames (the newest `limit`)."""
+class Frame:
+    """One message for many clients: its text, and its WebSocket frame built once, when first needed."""
 
-    def __init__(self, limit: int) -> None:
+    __slots__ = ("_frame", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.text.encode())
+        return self._frame
+
+
+class Listener:
+    """One WebSocket client's bounded queue of text frames (the newest `limit`).
+
+    With `write_frame` (limits.ApiWebSocket), a frame is written at once while nothing is queued or
+    being sent; otherwise it is queued for the client's sender task, which sends the ASGI way.
+    """
+
+    def __init__(self, limit: int, abort: Callable[[], object] = lambda: None,
+                 write_frame: Callable[[bytes], bool] | None = None) -> None:
         self._queue: collections.deque[str] = collections.deque(maxlen=limit)
         self._wake = asyncio.Event()
+        self.abort = abort
+        self._write_frame = write_frame
         self.closed: Closed | None = None
-        self.skipped = 0
+        self.sending_since: float | None = None   # monotonic time a send started, while it runs
 
-    def push(self, text: str) -> None:
+    def push(self, message: Frame | str) -> None:
         if self.closed is not None:
             return
-        if len(self._queue) == self._queue.maxlen:
-            self.skipped += 1    # the deque drops the oldest
-        self._queue.append(text)
+        if (self._write_frame is not None and not self._queue and self.sending_since is None
+                and isinstance(message, Frame) and self._write_frame(message.frame)):
+            return
+        self._queue.append(message.text if isinstance(message, Frame) else message)   # full: the oldest goes
         self._wake.set()
 
     def close(self, code: int, reason: str) -> None:
@@ -90,6 +130,25 @@ class Listener:
             await self._wake.wait()
 
 
+class StallWatch:
+    """Drops clients whose current send has been blocked for stall_s: one check a second for all of
+    them, instead of a timer around every send (which cost more than the send itself)."""
+
+    def __init__(self, stall_s: float, on_drop: Callable[[Listener], object]) -> None:
+        self.stall_s = stall_s
+        self._on_drop = on_drop
+        self.listeners: set[Listener] = set()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(STALL_CHECK_S, self.stall_s / 2))
+            now = time.monotonic()
+            for listener in [x for x in self.listeners
+                             if x.sending_since is not None and now - x.sending_since > self.stall_s]:
+                self.listeners.discard(listener)
+                self._on_drop(listener)
+
+
 def position_text(p: Position) -> str:
     """The seed's JSON for one position, checked by its response model."""
     return PositionOut.of(p).model_dump_json()
@@ -103,18 +162,21 @@ class TrackHub(Subscriber):
         super().__init__(redis_url)
         self.rejections = rejections
         self._units: dict[str, set[Listener]] = {}
+        self._own_channel: set[str] = set()        # tracked units whose seed channel is subscribed
+        self._in_batch: dict[str, float] = {}      # tracked unit -> monotonic time of its last batch row
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
-
-    @property
-    def clients(self) -> int:
-        return sum(len(s) for s in self._units.values())
+        self._checked_at = 0.0
+        self.clients = 0
 
     async def _subscribe(self, pubsub: PubSub) -> None:
         self._pubsub = None
         async with self._lock:
-            await within(pubsub.subscribe(EVENTS_CHANNEL, *(CHANNEL_PREFIX + c for c in self._units)), 5.0)
+            self._own_channel = set(self._units)   # coverage is unknown after a reconnect: ask for all
+            self._in_batch.clear()
+            await within(pubsub.subscribe(EVENTS_CHANNEL, BATCH_CHANNEL,
+                                          *(CHANNEL_PREFIX + c for c in self._own_channel)), 5.0)
             self._pubsub = pubsub
 
     def _connection_lost(self, detail: str, was_connected: bool) -> None:
@@ -123,35 +185,58 @@ class TrackHub(Subscriber):
 
     async def join(self, car_id: str, listener: Listener) -> None:
         listeners = self._units.setdefault(car_id, set())
-        listeners.add(listener)
+        if listener not in listeners:
+            listeners.add(listener)
+            self.clients += 1
         if len(listeners) == 1:
-            await self._resubscribe(car_id)
+            await self._align(car_id)
 
     def leave(self, car_id: str, listener: Listener) -> None:
         listeners = self._units.get(car_id)
-        if listeners is None:
+        if listeners is None or listener not in listeners:
             return
         listeners.discard(listener)
+        self.clients -= 1
         if not listeners:
             del self._units[car_id]
-            task = asyncio.ensure_future(self._resubscribe(car_id))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._in_batch.pop(car_id, None)
+            self._spawn_align(car_id)
 
-    async def _resubscribe(self, car_id: str) -> None:
-        """Bring the subscription of one unit in line with whether anyone tracks it (serialised, so a
-        quick leave-and-join can never end unsubscribed)."""
+    def _spawn_align(self, car_id: str) -> None:
+        task = asyncio.ensure_future(self._align(car_id))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _wants_own_channel(self, car_id: str) -> bool:
+        seen = self._in_batch.get(car_id)
+        return car_id in self._units and (seen is None or time.monotonic() - seen > BATCH_COVERS_S)
+
+    async def _align(self, car_id: str) -> None:
+        """Subscribe or unsubscribe one unit's own channel to match what it needs now (serialised,
+        so a quick leave-and-join can never end unsubscribed)."""
         async with self._lock:
             ps = self._pubsub
             if ps is None:
-                return   # subscribed with the rest on the next (re)connect
+                return   # the next (re)connect subscribes what is tracked
+            want, have = self._wants_own_channel(car_id), car_id in self._own_channel
+            if want == have:
+                return
             try:
-                if car_id in self._units:
+                if want:
                     await within(ps.subscribe(CHANNEL_PREFIX + car_id), 5.0)
+                    self._own_channel.add(car_id)
                 else:
                     await within(ps.unsubscribe(CHANNEL_PREFIX + car_id), 5.0)
+                    self._own_channel.discard(car_id)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("API tracking: (un)subscribe %s failed (%s); done again on reconnect", car_id, exc)
+
+    async def _between_messages(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at >= COVERAGE_CHECK_S:
+            self._checked_at = now
+            for car_id in [c for c in self._units if c not in self._own_channel and self._wants_own_channel(c)]:
+                self._spawn_align(car_id)   # it left the batches: follow its own channel again
 
     def close_all(self, code: int, reason: str) -> None:
         for listeners in self._units.values():
@@ -163,22 +248,45 @@ class TrackHub(Subscriber):
         if not isinstance(channel, bytes) or not isinstance(data, bytes):
             self.rejections.reject("bad_type", None)
             return
+        if channel == _BATCH:
+            if self._units:
+                self._batch(data)
+            return
         if channel == _EVENTS:
             if b'"fleet"' in data:   # only removals matter here; skip the rest unparsed
                 self._fleet_event(data)
             return
         car_id = channel[len(_PREFIX):].decode("utf-8", "replace")
-        listeners = self._units.get(car_id)
-        if not listeners:
-            return
+        if car_id not in self._units or not self._wants_own_channel(car_id):
+            return   # not tracked, or a copy of what a batch brought
         try:
             p = decode_position(data, now=time.time(), loads=orjson.loads, expected_car_id=car_id)
         except MessageRejected as exc:
             self.rejections.reject(exc.kind, car_id)
             return
-        text = position_text(p)
+        self._send(p)
+
+    def _batch(self, data: bytes) -> None:
+        try:
+            positions, _sent = decode_batch(data, now=time.time(), loads=orjson.loads, only=self._units,
+                                            on_reject=lambda k: self.rejections.reject(k, None))
+        except MessageRejected as exc:
+            self.rejections.reject(exc.kind, None)
+            return
+        now = time.monotonic()
+        for p in positions:
+            self._in_batch[p.car_id] = now
+            if p.car_id in self._own_channel:
+                self._spawn_align(p.car_id)   # covered by batches now: its own channel only duplicates
+            self._send(p)
+
+    def _send(self, p: Position) -> None:
+        listeners = self._units.get(p.car_id)
+        if not listeners:
+            return
+        message = Frame(position_text(p))
         for listener in list(listeners):
-            listener.push(text)
+            listener.push(message)
 
     def _fleet_event(self, data: bytes) -> None:
         try:
@@ -255,18 +363,19 @@ class FleetHub:
         positions, self._pending = list(self._pending.values()), {}
         if not positions or not self._listeners:
             return
-        text = _frame("batch", positions)
+        message = Frame(_frame("batch", positions))
         for listener in list(self._listeners):
-            listener.push(text)
+            listener.push(message)
 
     def status(self, change: StatusEvent | IncidentEvent) -> None:
         """A unit's dispatch status changed (from the runtime): told to every wall display."""
         if not isinstance(change, StatusEvent) or not self._listeners:
             return
         a = change.assignment
-        text = StatusFrame(car_id=a.car_id, status=a.status, incident_id=a.incident_id, by=a.by).model_dump_json()
+        message = Frame(StatusFrame(car_id=a.car_id, status=a.status, incident_id=a.incident_id,
+                                    by=a.by).model_dump_json())
         for listener in list(self._listeners):
-            listener.push(text)
+            listener.push(message)
 
 
 def _frame(kind: str, positions: list[Position]) -> str:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..domain.dispatch import INCIDENT_TYPES, NOTES_MAX, TYPE_MAX, Incident, UnitAssignment
 from ..domain.messages import MAX_SPEED_MPH
-from ..domain.models import CAR_ID_PATTERN, Car, NearbyCar, Position, UnitStatus
+from ..domain.models import CAR_ID_PATTERN, Car, Position, UnitStatus
 
 CarId = Annotated[str, Field(pattern=rf"^{CAR_ID_PATTERN}$", examples=["PC-001"])]
 IncidentId = Annotated[str, Field(pattern=r"^INC-[0-9]{6}-[0-9A-Z]{4}$", examples=["INC-261128-7KQ2"])]
@@ -62,12 +62,6 @@ class NearbyRequest(_In):
 
 class NearbyCarOut(PositionOut):
     distance_km: Annotated[float, Field(ge=0.0, allow_inf_nan=False, description="straight line (great circle)")]
-
-    @classmethod
-    def of_nearby(cls, n: NearbyCar) -> NearbyCarOut:
-        p = n.position
-        return cls(car_id=p.car_id, lat=p.lat, lng=p.lng, speed=p.speed, heading=p.heading, timestamp=p.timestamp,
-                   distance_km=n.distance_km)
 
 
 class NearbyResponse(_Out):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -60,13 +61,11 @@ async def accept(ctx: ApiContext, ws: WebSocket, role: Role) -> Actor | None:
         return None
 
 
-def _drop(ctx: ApiContext, ws: WebSocket) -> None:
-    """A client that does not read would never read a close frame either: abort its connection."""
-    ctx.ws.dropped_slow += 1
-    log.info("API: dropped a WebSocket client that did not read its updates (%s)", ws.client)
-    abort = ws.scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort")
-    if abort is not None:
-        abort()
+def _listener(ctx: ApiContext, ws: WebSocket) -> Listener:
+    """A client's queue; the stall watch can abort its connection (a client that does not read
+    would never read a close frame either)."""
+    ext = ws.scope.get("extensions", {}).get(ABORT_EXTENSION, {})
+    return Listener(ctx.ws_queue, ext.get("abort", lambda: None), ext.get("write_frame"))
 
 
 async def _pump(ctx: ApiContext, ws: WebSocket, listener: Listener) -> None:
@@ -81,14 +80,13 @@ async def _pump(ctx: ApiContext, ws: WebSocket, listener: Listener) -> None:
             listener.close(CLOSE_CLIENT_GONE, "client closed")
 
     watcher = asyncio.ensure_future(watch())
+    ctx.stalls.listeners.add(listener)
     try:
         while True:
             text = await listener.next()
-            try:
-                await within(ws.send_text(text), ctx.ws_send_stall_s)
-            except TimeoutError:
-                _drop(ctx, ws)
-                return
+            listener.sending_since = time.monotonic()
+            await ws.send_text(text)
+            listener.sending_since = None
     except Closed as closed:
         if closed.code != CLOSE_CLIENT_GONE:
             with contextlib.suppress(Exception):
@@ -96,6 +94,7 @@ async def _pump(ctx: ApiContext, ws: WebSocket, listener: Listener) -> None:
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
+        ctx.stalls.listeners.discard(listener)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
@@ -110,7 +109,7 @@ async def track(ws: WebSocket, car_id: str) -> None:
     if not await known_unit(ctx, car_id):
         await ws.close(CLOSE_UNKNOWN_UNIT, "unknown unit")
         return
-    listener = Listener(ctx.ws_queue)
+    listener = _listener(ctx, ws)
     await ctx.tracks.join(car_id, listener)
     try:
         current = await ctx.store.get_car_location(car_id)
@@ -127,7 +126,7 @@ async def fleet(ws: WebSocket) -> None:
     ctx = ws_context(ws)
     if await accept(ctx, ws, Role.READ) is None:
         return
-    listener = Listener(ctx.ws_queue)
+    listener = _listener(ctx, ws)
     try:
         await ctx.fleet.join(listener)
         await _pump(ctx, ws, listener)

@@ -73,6 +73,24 @@ async def test_track_sends_the_current_position_then_every_update_as_the_seed_js
     await async_wait_until(lambda: stack.host.ctx.tracks.clients == 0, 5, "client left")
 
 
+async def test_track_follows_a_seed_style_producer_set_and_publish_only(stacks):
+    stack = await stacks("--no-simulator")
+    r = stack.runtime.store.client
+
+    async def seed_write(lat: float) -> None:     # the seed's redis_client.update_car_location
+        doc = json.dumps({"car_id": "SEED-1", "lat": lat, "lng": -84.39, "speed": 12.0, "heading": 45.0,
+                          "timestamp": time.time()})
+        await r.set("car:location:SEED-1", doc, ex=300)
+        await r.publish("car:location:stream:SEED-1", doc)
+
+    await seed_write(33.70)
+    async with connect(f"{stack.ws_url}/ws/track/SEED-1") as ws:
+        assert (await recv_json(ws))["lat"] == 33.70
+        for lat in (33.71, 33.72, 33.73):
+            await seed_write(lat)
+            assert (await recv_json(ws))["lat"] == lat      # each once, in order
+
+
 async def test_track_close_codes_unknown_unit_removed_unit_server_stopping(stacks):
     stack = await stacks("--cars", "1")
     for path in ("/ws/track/PC-404", "/ws/track/" + "x" * 300, "/ws/track/a%20b"):
