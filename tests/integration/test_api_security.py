@@ -219,3 +219,36 @@ async def test_api_token_cli_reaches_the_embedded_database_of_a_running_instance
         assert [r.name for r in valid.values()] == ["night-shift"]
     finally:
         await rt.stop()
+
+
+async def test_headless_serves_the_api_and_stops_cleanly_on_sigterm(tmp_path, redis_url, mongo_uri, mongo_db_name):
+    import signal
+
+    from tests.helpers.servers import free_port
+
+    port = free_port()
+    uri = mongo_uri.replace("/?", f"/{mongo_db_name}?")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", "--headless", "--cars", "2", "--redis-url", redis_url, "--mongo-uri", uri,
+        "--data-dir", str(tmp_path / "d"), "--api", str(port), cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://localhost:{port}", trust_env=False) as c:
+
+            async def live() -> bool:
+                try:
+                    r = await c.get("/police/realtime/PC-002")
+                except httpx.TransportError:
+                    return False
+                return r.status_code == 200
+
+            await async_wait_until(live, 30, "the headless service's API answers")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        text = err.decode()
+        assert f"API listening on http://127.0.0.1:{port}" in text and "API stopped" in text
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
