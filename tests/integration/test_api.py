@@ -146,9 +146,12 @@ async def test_registry_cars_with_last_known_position_from_mongodb(stacks):
     stack = await stacks("--cars", "3", "--seed", "2")
     rt = stack.runtime
     await async_wait_until(lambda: rt.store.get_car_location("PC-002"), 10, "simulated units live")
-    await rt.sync.capture()
-    assert await rt.sync.flush(10)
     async with client(stack) as c:
+
+        async def synced() -> bool:   # the runtime's own sync writes a cycle every 10 s
+            return (await c.get("/police/cars/PC-002")).json().get("timestamp") is not None
+
+        await async_wait_until(synced, 25, "a sync cycle with PC-002 in MongoDB")
         listing = (await c.get("/police/cars")).json()
         assert listing["count"] == 3 and [x["car_id"] for x in listing["cars"]] == ["PC-001", "PC-002", "PC-003"]
         one = (await c.get("/police/cars/PC-002")).json()
