@@ -99,3 +99,23 @@ _.ack
 # Decoded as the protocols define them (the Unit details step shows battery and altitude).
 _.altitude_m
 _.battery_pct
+
+# The API (cartrack_desktop/api/): FastAPI calls the route functions it registers; pydantic reads model_config,
+# the validators and every field of the request/response models (they are the JSON on the wire).
+_.realtime_one
+_.realtime_all
+_.simulator_add
+_.simulator_remove
+_.unit_status
+_.model_config
+_._incident_or_location
+_.held_by
+_.running_here
+_.last_tick_ms
+_.live_units
+_.ws_track_clients
+_.ws_fleet_clients
+_.ws_dropped_slow
+_.device_id
+_.last_seen
+_.feed_live  # FleetHub: tests wait until the fleet feed is subscribed (tests/integration/test_api_ws.py)

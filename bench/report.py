@@ -49,6 +49,8 @@ TARGETS: dict[str, Target] = {
     "ingest_latency_p99_ms_10k": _le(50),
     "ingest_cpu_10k": _le(1.0),
     "ingest_lost_10k": _le(0),
+    "api_nearby_p50_ms_10k": _le(5),
+    "ws_track_latency_p95_ms_1k": _le(50),
 }
 
 ORDER = [
@@ -61,6 +63,8 @@ ORDER = [
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
     "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
+    "api_nearby_p50_ms_10k", "api_nearby_p95_ms_10k", "ws_track_latency_p95_ms_1k", "ws_track_latency_p50_ms_1k",
+    "ws_clients_rss_mb_1k", "ws_runtime_loop_lag_p99_ms_1k",
 ]
 
 

@@ -18,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .mapdata.cli import import_map_main
 
         return import_map_main(args[1:])
+    if args[:1] == ["api-token"]:    # the API's bearer tokens, likewise
+        from .api.cli import api_token_main
+
+        return api_token_main(args[1:])
     try:
         settings = load_settings(args)
     except ConfigError as exc:

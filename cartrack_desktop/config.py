@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ MAX_ATTRIBUTION_CHARS = 300
 MAX_DISPATCHER_CHARS = 64
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 RENDERINGS = ("auto", "software", "gpu")
+DEFAULT_API_RATE_PER_S = 50      # requests per second per API token (bursts of twice that)
+MAX_API_RATE_PER_S = 10_000
+_ORIGIN_RE = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 
 
 class ConfigError(Exception):
@@ -39,6 +44,21 @@ class ConfigError(Exception):
     def __init__(self, setting: str, message: str) -> None:
         super().__init__(f"{setting}: {message}")
         self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class ApiBind:
+    """Where the HTTP/WebSocket API listens (`--api [HOST:]PORT`); port 0 picks a free port."""
+
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.host).is_loopback
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,11 @@ class Settings:
     seed: int | None
     dispatcher: str
     rendering: str                 # auto, software or gpu (how the window composites the map)
+    api: ApiBind | None = None     # the HTTP/WebSocket API (off unless set)
+    api_cert: str | None = None    # TLS certificate and key of the API (PEM)
+    api_key: str | None = None
+    api_cors: tuple[str, ...] = ()  # origins allowed to call the API from a browser (CORS); none by default
+    api_rate: int = DEFAULT_API_RATE_PER_S
 
 
 # ---- parsers: (setting as the user wrote it, raw text) -> value; None means "use the default" ----------
@@ -189,6 +214,42 @@ def _rendering(setting: str, raw: str) -> str | None:
     return choice or None
 
 
+def _api_bind(setting: str, raw: str) -> ApiBind | None:
+    """`PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; HOST an IP address or localhost; `off` disables."""
+    text = raw.strip()
+    if text.lower() in ("", "off", "none"):
+        return None
+    if text.isdigit():
+        host, port_text = "127.0.0.1", text
+    elif text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ConfigError(setting, f"must be [IPv6]:PORT (got {raw!r})")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ConfigError(setting, f"must be PORT or HOST:PORT (got {raw!r})")
+    host = "127.0.0.1" if host.lower() == "localhost" else host
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ConfigError(setting, f"HOST must be an IP address or localhost (got {host!r})") from None
+    port = _int(0, 65535)(setting, port_text)
+    return ApiBind(host, port)
+
+
+def _origins(setting: str, raw: str) -> tuple[str, ...] | None:
+    """A comma-separated allow-list of browser origins (scheme://host[:port], or `null` for pages
+    opened from a file); `*` is refused: police data is never readable by any web page."""
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*":
+            raise ConfigError(setting, "'*' is not allowed: list the origins that may call the API")
+        if origin != "null" and not _ORIGIN_RE.match(origin):
+            raise ConfigError(setting, f"{origin!r} is not an origin (scheme://host[:port])")
+    return origins or None
+
+
 def _os_user() -> str:
     try:
         name = getpass.getuser()
@@ -258,6 +319,16 @@ SETTINGS: tuple[Setting, ...] = (
             help="dispatcher name for audit entries (default: OS user)"),
     Setting("rendering", "CARTRACK_RENDERING", _rendering, lambda: "auto", flag="--rendering",
             help="auto, software or gpu: how the map is composited (auto: software without a GPU)"),
+    Setting("api", "CARTRACK_API", _api_bind, flag="--api",
+            help="serve the HTTP/WebSocket API on [HOST:]PORT (PORT alone: 127.0.0.1); off by default"),
+    Setting("api_cert", "CARTRACK_API_CERT", _readable_file, flag="--api-cert",
+            help="TLS certificate of the API (PEM); needed to listen on a non-loopback address"),
+    Setting("api_key", "CARTRACK_API_KEY", _readable_file, flag="--api-key",
+            help="private key of --api-cert (PEM)"),
+    Setting("api_cors", "CARTRACK_API_CORS", _origins, lambda: (), flag="--api-cors",
+            help="comma-separated browser origins allowed to call the API (CORS); none by default"),
+    Setting("api_rate", "CARTRACK_API_RATE", _int(1, MAX_API_RATE_PER_S), lambda: DEFAULT_API_RATE_PER_S,
+            flag="--api-rate", help=f"API requests per second per token (default {DEFAULT_API_RATE_PER_S})"),
 )
 _TLS_PARAMS = {"redis_ca_file": "ssl_ca_certs", "redis_cert_file": "ssl_certfile", "redis_key_file": "ssl_keyfile"}
 
@@ -343,7 +414,21 @@ def load_settings(
         values["tile_attribution"] = DEFAULT_TILE_ATTRIBUTION if values["tile_url"] == DEFAULT_TILE_URL else ""
     if values["headless"] and values["screenshot"] is not None:
         raise ConfigError("--screenshot", "needs a window; it cannot be combined with --headless")
+    _check_api(values)
     return Settings(**values)
+
+
+def _check_api(values: Mapping[str, Any]) -> None:
+    """Fail closed: the API leaves loopback only with TLS (tokens are checked when it starts)."""
+    api, cert, key = values["api"], values["api_cert"], values["api_key"]
+    if (cert is None) != (key is None):
+        raise ConfigError("--api-cert" if cert is None else "--api-key",
+                          "--api-cert and --api-key go together")
+    if cert is not None and api is None:
+        raise ConfigError("--api-cert", "needs --api")
+    if api is not None and not api.loopback and cert is None:
+        raise ConfigError("--api", f"listening on {api.host} (not loopback) needs TLS (--api-cert and --api-key) "
+                                   "and at least one token (cartrack-desktop api-token create NAME --role read)")
 
 
 def redact_url(url: str) -> str:

@@ -29,6 +29,15 @@ async def run_headless(settings: Settings) -> int:
     except EmbeddedError as exc:
         log.error("%s", exc)
         return 1
+    if settings.api is not None:
+        from .api.host import ApiRefused, start_api  # FastAPI is loaded only when the API is asked for
+
+        try:
+            await start_api(runtime)
+        except ApiRefused as exc:
+            log.error("%s", exc)
+            await runtime.stop()
+            return 1
 
     async def stats() -> None:
         while True:

@@ -18,5 +18,5 @@ def configure_logging(level: str) -> None:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     # Libraries chatter at INFO about every connection; keep their warnings.
-    for noisy in ("pymongo", "asyncio", "urllib3"):
+    for noisy in ("pymongo", "asyncio", "urllib3", "uvicorn"):   # uvicorn: a line per WebSocket accepted
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

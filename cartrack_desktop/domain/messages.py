@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -250,10 +250,12 @@ def decode_batch(
     now: float | None,
     loads: Loads = strict_json_loads,
     on_reject: Callable[[RejectionKind], None] | None = None,
+    only: Container[str] | None = None,
 ) -> tuple[list[Position], float]:
     """Parse a batch; bad rows are dropped one by one (reported via on_reject), a bad envelope raises.
 
-    Returns the valid positions and the producer's send time (for latency measurement).
+    Returns the valid positions and the producer's send time (for latency measurement). `only`:
+    rows of other units are skipped unchecked (a reader that follows a few units of a big fleet).
     """
     obj = parse_json(raw, MAX_BATCH_BYTES, loads)
     if not isinstance(obj, dict) or obj.get("v") != BATCH_VERSION:
@@ -264,6 +266,8 @@ def decode_batch(
     sent = _as_number(obj.get("sent", 0.0), "sent")
     out: list[Position] = []
     for row in rows:
+        if only is not None and not (isinstance(row, list) and row and isinstance(row[0], str) and row[0] in only):
+            continue
         try:
             if not isinstance(row, list) or len(row) != 6:
                 raise MessageRejected("bad_batch", "row shape")

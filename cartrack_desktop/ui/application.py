@@ -271,6 +271,19 @@ class _WindowLife:
         else:
             self.desk.start()
             self.window.show_progress("Waiting for live units…")
+            await self._start_api()
+
+    async def _start_api(self) -> None:
+        """--api: served from a thread of its own (api/host.py), never from the Qt thread."""
+        if self.settings.api is None:
+            return
+        from ..api.host import ApiRefused, start_api
+        from ..services.infra.errors import Level
+
+        try:
+            await start_api(self.runtime)
+        except ApiRefused as exc:
+            self.errors.report("api", str(exc), Level.ERROR)
 
     def _settle(self) -> None:
         # Everything built so far lives as long as the app: keep it out of the garbage collector's

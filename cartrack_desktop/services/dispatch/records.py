@@ -103,15 +103,31 @@ class Records:
             assert_never(kind)   # unknown kinds never reach the outbox (OpKind), nor leave the journal
 
     async def open_incidents(self, limit: int = OPEN_INCIDENTS_LIMIT) -> list[Incident]:
+        return await self.incidents("open", limit)
+
+    async def incidents(self, status: str | None, limit: int) -> list[Incident]:
+        """The newest incidents (of one status, or any), newest first, validated."""
         out = []
-        cursor = self.db.incidents.find({"status": "open"}).sort("created_at", pymongo.DESCENDING).limit(limit)
+        query: Doc = {} if status is None else {"status": status}
+        cursor = self.db.incidents.find(query).sort("created_at", pymongo.DESCENDING).limit(limit)
         async for doc in cursor:
-            try:
-                out.append(validate_incident(doc))
-            except MessageRejected as exc:
-                raw_id = doc.get("_id")
-                self.rejections.reject(exc.kind, raw_id if isinstance(raw_id, str) else None)
+            inc = self._incident(doc)
+            if inc is not None:
+                out.append(inc)
         return out
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        """One incident with its whole timeline (open or closed), or None."""
+        doc = await self.db.incidents.find_one({"_id": incident_id})
+        return None if doc is None else self._incident(doc)
+
+    def _incident(self, doc: Doc) -> Incident | None:
+        try:
+            return validate_incident(doc)
+        except MessageRejected as exc:
+            raw_id = doc.get("_id")
+            self.rejections.reject(exc.kind, raw_id if isinstance(raw_id, str) else None)
+            return None
 
     async def audit(self, limit: int = AUDIT_LIMIT) -> list[AuditEntry]:
         """The newest audit entries, newest first, as text fit for a table."""

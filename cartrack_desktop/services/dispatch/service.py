@@ -91,7 +91,11 @@ class ActionResult:
 
 
 class DispatchService(DispatchState):
-    """What a dispatcher does: incidents, dispatch, clear, service, arrivals, fleet edits."""
+    """What a dispatcher does: incidents, dispatch, clear, service, arrivals, fleet edits.
+
+    `by` names who acts when it is not this window's dispatcher (an API token's name): it is
+    recorded in the status record, the incident's timeline and the audit log.
+    """
 
     def __init__(
         self,
@@ -114,8 +118,9 @@ class DispatchService(DispatchState):
         self.host = socket.gethostname()[:64]
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _audit(self, action: AuditAction, **details: Any) -> None:
-        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(), "dispatcher": self.dispatcher,
+    def _audit(self, action: AuditAction, who: str | None, **details: Any) -> None:
+        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(),
+                                   "dispatcher": who or self.dispatcher,
                                    "action": action, "details": {**details, "host": self.host}})
 
     def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
@@ -152,24 +157,27 @@ class DispatchService(DispatchState):
             self.apply_status(cur)
         return int(applied) == 1, cur
 
-    async def create_incident(self, lat: float, lng: float, kind: str, priority: int, notes: str) -> Incident:
+    async def create_incident(self, lat: float, lng: float, kind: str, priority: int, notes: str, *,
+                              by: str | None = None) -> Incident:
         """Raises ValueError (bad input) with a message for the dispatcher."""
         kind, priority, notes = clean_incident_input(kind, priority, notes)
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise ValueError("The incident location is outside the map")
         now = self._clock()
-        inc = Incident(new_incident_id(now), kind, priority, notes, lat, lng, now, self.dispatcher)
-        created = TimelineEvent(uuid.uuid4().hex, now, TimelineKind.CREATED, self.dispatcher, None, kind)
+        who = by or self.dispatcher
+        inc = Incident(new_incident_id(now), kind, priority, notes, lat, lng, now, who)
+        created = TimelineEvent(uuid.uuid4().hex, now, TimelineKind.CREATED, who, None, kind)
         inc = replace(inc, timeline=(created,))
         doc = encode_incident(inc)
         doc["_id"] = doc.pop("id")
         self._outbox.put(OpKind.INCIDENT_INSERT, doc)
-        self._audit("incident.create", incident=inc.incident_id, type=kind, priority=priority,
+        self._audit("incident.create", who, incident=inc.incident_id, type=kind, priority=priority,
                     lat=round(lat, 6), lng=round(lng, 6))
         await self._publish_incident(inc)
         return inc
 
-    async def dispatch(self, incident_id: str, car_ids: Iterable[str]) -> list[ActionResult]:
+    async def dispatch(self, incident_id: str, car_ids: Iterable[str], *,
+                       by: str | None = None) -> list[ActionResult]:
         inc = self.incidents.get(incident_id)
         if inc is None or not inc.is_open:
             return [ActionResult(False, f"Incident {incident_id} is not open")]
@@ -186,13 +194,13 @@ class DispatchService(DispatchState):
                 results.append(ActionResult(False, str(exc), cid))
                 continue
             new = UnitAssignment(cid, UnitStatus.DISPATCHED, incident_id, (inc.lat, inc.lng), self._clock(),
-                                 self.dispatcher)
+                                 by or self.dispatcher)
             ok, cur = await self._cas(new, [UnitStatus.AVAILABLE])
             if not ok:
                 results.append(ActionResult(False, self._lost_claim(sign, cur), cid))
                 continue
-            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid)
-            self._audit("unit.dispatch", incident=incident_id, unit=cid, call_sign=sign)
+            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid, by=by)
+            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign)
             await self._publish_incident(inc)
             results.append(ActionResult(True, f"{sign} dispatched to {incident_id}", cid))
         return results
@@ -205,38 +213,38 @@ class DispatchService(DispatchState):
             return f"{sign} is already assigned to {cur.incident_id}{who} ({cur.status.label}); it was not dispatched"
         return f"{sign} is now {cur.status.label}; it was not dispatched"
 
-    async def clear_unit(self, car_id: str, note: str = "") -> ActionResult:
+    async def clear_unit(self, car_id: str, note: str = "", *, by: str | None = None) -> ActionResult:
         sign = self.call_sign(car_id)
         current = self.statuses.get(car_id)
         if current is None or current.status not in ASSIGNED:
             return ActionResult(False, f"{sign} is not assigned to an incident", car_id)
-        new = UnitAssignment(car_id, UnitStatus.AVAILABLE, None, None, self._clock(), self.dispatcher)
+        new = UnitAssignment(car_id, UnitStatus.AVAILABLE, None, None, self._clock(), by or self.dispatcher)
         ok, cur = await self._cas(new, ASSIGNED, current.incident_id or "*")
         if not ok:
             return ActionResult(False, f"{sign} changed status meanwhile ({cur.status.label if cur else '?'})",
                                 car_id)
         if current.incident_id and current.incident_id in self.incidents:
-            inc = self._timeline(self.incidents[current.incident_id], TimelineKind.CLEARED, car_id, note)
+            inc = self._timeline(self.incidents[current.incident_id], TimelineKind.CLEARED, car_id, note, by=by)
             await self._publish_incident(inc)
-        self._audit("unit.clear", unit=car_id, call_sign=sign, incident=current.incident_id or "")
+        self._audit("unit.clear", by, unit=car_id, call_sign=sign, incident=current.incident_id or "")
         return ActionResult(True, f"{sign} cleared and available", car_id)
 
-    async def close_incident(self, incident_id: str) -> ActionResult:
+    async def close_incident(self, incident_id: str, *, by: str | None = None) -> ActionResult:
         inc = self.incidents.get(incident_id)
         if inc is None or not inc.is_open:
             return ActionResult(False, f"Incident {incident_id} is not open")
         for cid, a in list(self.statuses.items()):
             if a.incident_id == incident_id and a.status in ASSIGNED:
-                await self.clear_unit(cid, "incident closed")
-        inc = self._timeline(self.incidents[incident_id], TimelineKind.CLOSED)
+                await self.clear_unit(cid, "incident closed", by=by)
+        inc = self._timeline(self.incidents[incident_id], TimelineKind.CLOSED, by=by)
         now = self._clock()
         inc = replace(inc, status="closed", closed_at=now)
         self._outbox.put(OpKind.INCIDENT_CLOSE, {"id": incident_id, "closed_at": now})
-        self._audit("incident.close", incident=incident_id)
+        self._audit("incident.close", by, incident=incident_id)
         await self._publish_incident(inc)
         return ActionResult(True, f"Incident {incident_id} closed")
 
-    async def set_out_of_service(self, car_id: str, out: bool) -> ActionResult:
+    async def set_out_of_service(self, car_id: str, out: bool, *, by: str | None = None) -> ActionResult:
         sign = self.call_sign(car_id)
         current = self.status_of(car_id)
         target = UnitStatus.OUT_OF_SERVICE if out else UnitStatus.AVAILABLE
@@ -244,11 +252,11 @@ class DispatchService(DispatchState):
             check_transition(sign, current, target)
         except TransitionError as exc:
             return ActionResult(False, str(exc), car_id)
-        new = UnitAssignment(car_id, target, None, None, self._clock(), self.dispatcher)
+        new = UnitAssignment(car_id, target, None, None, self._clock(), by or self.dispatcher)
         ok, _ = await self._cas(new, [current])
         if not ok:
             return ActionResult(False, f"{sign} changed status meanwhile", car_id)
-        self._audit("unit.out_of_service" if out else "unit.in_service", unit=car_id, call_sign=sign)
+        self._audit("unit.out_of_service" if out else "unit.in_service", by, unit=car_id, call_sign=sign)
         return ActionResult(True, f"{sign} is {'out of service' if out else 'back in service'}", car_id)
 
     # ---- arrival ---------------------------------------------------------------------------------
@@ -276,7 +284,7 @@ class DispatchService(DispatchState):
                 kind = STATUS_TIMELINE[nxt]
                 inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by=by or self.dispatcher)
                 await self._publish_incident(inc)
-            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", unit=p.car_id,
+            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", by, unit=p.car_id,
                         call_sign=sign, incident=a.incident_id or "")
         return changed
 
@@ -288,20 +296,21 @@ class DispatchService(DispatchState):
         return await self.advance(positions)
 
     # ---- fleet ----------------------------------------------------------------------------------------
-    async def add_unit(self, car_id: str, call_sign: str) -> ActionResult:
+    async def add_unit(self, car_id: str, call_sign: str, *, simulated: bool = True,
+                       by: str | None = None) -> ActionResult:
         try:
-            car = await within(self._registry.add(car_id.strip(), call_sign), 5.0)
+            car = await within(self._registry.add(car_id.strip(), call_sign, simulated=simulated), 5.0)
         except ValueError as exc:
             return ActionResult(False, str(exc))
         except (PyMongoError, OSError, TimeoutError):
             return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not added")
         await self._r.hset(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(
-            UnitAssignment(car.car_id, UnitStatus.AVAILABLE, None, None, self._clock(), self.dispatcher))))
+            UnitAssignment(car.car_id, UnitStatus.AVAILABLE, None, None, self._clock(), by or self.dispatcher))))
         await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="add", car_id=car.car_id)))
-        self._audit("fleet.add", unit=car.car_id, call_sign=car.call_sign)
+        self._audit("fleet.add", by, unit=car.car_id, call_sign=car.call_sign)
         return ActionResult(True, f"{car.call_sign} ({car.car_id}) added to the fleet", car.car_id)
 
-    async def remove_unit(self, car_id: str) -> ActionResult:
+    async def remove_unit(self, car_id: str, *, by: str | None = None) -> ActionResult:
         sign = self.call_sign(car_id)
         if self.status_of(car_id) in ASSIGNED:
             return ActionResult(False, f"{sign} is assigned to an incident; clear it first", car_id)
@@ -315,5 +324,5 @@ class DispatchService(DispatchState):
         await self._store.remove_car(car_id)
         self.statuses.pop(car_id, None)
         await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="remove", car_id=car_id)))
-        self._audit("fleet.remove", unit=car_id, call_sign=sign)
+        self._audit("fleet.remove", by, unit=car_id, call_sign=sign)
         return ActionResult(True, f"{sign} ({car_id}) removed from the fleet", car_id)

@@ -333,6 +333,7 @@ class EmbeddedRedis(_EmbeddedServer):
 
 MONGO_USER = "cartrack"
 MONGO_CREDENTIALS_FILE = "mongo-credentials.json"   # in the data dir, 0600: the embedded database's app user
+MONGO_PORT_FILE = "mongo.port"   # in the run dir while the server runs: how a CLI reaches a running instance's database
 PROVISION_TIMEOUT_S = 60.0
 
 
@@ -438,8 +439,7 @@ class EmbeddedMongo(_EmbeddedServer):
 
         for attempt in range(3):
             self.port = free_tcp_port()
-            self.uri = (f"mongodb://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@127.0.0.1:"
-                        f"{self.port}/?directConnection=true&authSource=admin&authMechanism=SCRAM-SHA-256")
+            self.uri = _mongo_uri(creds, self.port)
             await self._spawn(
                 [binary, "--config", str(conf), "--host", "127.0.0.1", "--port", str(self.port),
                  "--storage-path", str(self.storage_dir), "--log-level", "WARNING", "--auth",
@@ -464,10 +464,35 @@ class EmbeddedMongo(_EmbeddedServer):
 
             try:
                 await self._wait_ready(probe, timeout)
+                write_private(self.state_dir / MONGO_PORT_FILE, f"{self.port}\n")
                 return
             except EmbeddedError:
                 if attempt == 2 or "in use" not in self._log_tail().lower():
                     raise
+
+
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        await super().stop(timeout)
+        with contextlib.suppress(OSError):
+            (self.state_dir / MONGO_PORT_FILE).unlink()
+
+
+def _mongo_uri(creds: MongoCredentials, port: int) -> str:
+    return (f"mongodb://{quote(creds.user, safe='')}:{quote(creds.password, safe='')}@127.0.0.1:"
+            f"{port}/?directConnection=true&authSource=admin&authMechanism=SCRAM-SHA-256")
+
+
+def running_mongo_uri(data_dir: Path) -> str | None:
+    """The URI of the embedded database that the instance holding data_dir's lock runs (None if
+    it has not said): for a command-line tool run beside it (api-token). Creates nothing."""
+    try:
+        port = int((data_dir / "run" / MONGO_PORT_FILE).read_text().strip())
+        data = json.loads((data_dir / MONGO_CREDENTIALS_FILE).read_text())
+        creds = MongoCredentials(str(data["user"]), str(data["password"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    register_secret(creds.password)
+    return _mongo_uri(creds, port)
 
 
 class EmbeddedServers:

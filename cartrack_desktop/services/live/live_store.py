@@ -219,6 +219,10 @@ class LiveStore:
                 self.rejections.reject(exc.kind, None)
         return out
 
+    async def live_count(self) -> int:
+        """How many units were updated within the TTL (one ZCOUNT)."""
+        return int(await self._r.zcount(SEEN_KEY, self._clock() - self.ttl_s - 5, "+inf"))
+
     async def get_car_locations(self, car_ids: Iterable[str]) -> list[Position]:
         ids = list(car_ids)
         if not ids:
