@@ -208,6 +208,14 @@ class Router:
             return b
         return a
 
+    def route_to(self, scene: tuple[float, float], lat: float, lng: float, heading: float,
+                 speed_mph: float) -> Route | None:
+        """The route of a unit at this fix to the scene (None: off-road, or no road route)."""
+        units = self.snap(np.array([lat]), np.array([lng]), np.array([heading]), np.array([speed_mph]))
+        if units.edge[0] < 0:
+            return None
+        return self.route_from(self.tree(*scene), units)
+
     def _build(self, legs: list[tuple[int, float, float]]) -> Route:
         """Geometry and cumulative distance/time of the legs (edge, from fraction, to fraction)."""
         g, sn = self.graph, self.snapper

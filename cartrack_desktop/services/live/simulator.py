@@ -13,6 +13,8 @@ from redis.exceptions import RedisError
 
 from ...domain.models import Car, Position, UnitStatus
 from ...domain.patrol import Mode, PatrolModel, UnitState
+from ...routing.driving import RoadPatrolModel, RoutePlan
+from ...routing.router import Router
 from .live_store import LiveStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ class Simulator:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self.model = model or PatrolModel(random.Random(seed))
+        self._rng = random.Random(seed)
+        self.model = model or PatrolModel(self._rng)
+        self._straight = self.model           # the movement without a road network
         self.tick_s = tick_s
         self._clock = clock
         self._monotonic = monotonic
@@ -81,6 +85,46 @@ class Simulator:
         for c in cars:
             self.add_car(c)
 
+    def use_router(self, router: Router | None) -> None:
+        """Drive on this road network (None: straight lines, as without a map); every unit is put on it."""
+        if router is None:
+            if not isinstance(self.model, RoadPatrolModel):
+                return
+            self.model = self._straight
+            for unit in self.units.values():
+                unit.edge, unit.route, unit.route_pending = -1, None, False
+                if unit.mode is Mode.PATROL:
+                    self.model.resume_patrol(unit)
+                elif unit.mode is Mode.RESPONDING:
+                    self.model.respond(unit, unit.target_lat, unit.target_lng)
+            return
+        road = RoadPatrolModel(self._rng, router)
+        self.model = road
+        for unit in self.units.values():
+            road.place(unit)
+            if unit.mode is Mode.RESPONDING:
+                road.respond(unit, unit.target_lat, unit.target_lng)
+        log.info("simulator: %d units drive on the road network", len(self.units))
+
+    async def _plan_routes(self) -> None:
+        """Routes for units just dispatched, searched in a worker thread (a search is ~10 ms: not on the UI's
+        loop); applied here, where nothing else moves the units meanwhile."""
+        model = self.model
+        if not isinstance(model, RoadPatrolModel):
+            return
+        requests = [r for u in self.units.values() if (r := model.route_request(u)) is not None]
+        if not requests:
+            return
+
+        def plan_all() -> list[RoutePlan | None]:
+            return [model.plan(r) for r in requests]
+
+        plans: list[RoutePlan | None] = await asyncio.to_thread(plan_all)
+        for req, plan in zip(requests, plans, strict=True):
+            unit = self.units.get(req.car_id)
+            if unit is not None and self.model is model:
+                model.apply(unit, req, plan)
+
     # ---- orders ---------------------------------------------------------------------------------
     def dispatch(self, car_id: str, lat: float, lng: float) -> bool:
         unit = self.units.get(car_id)
@@ -109,6 +153,7 @@ class Simulator:
     # ---- the loop -------------------------------------------------------------------------------
     async def step_all(self, dt_s: float) -> list[Position]:
         """Move every unit by dt_s, in slices, yielding between them: 10,000 units must not stall the UI."""
+        await self._plan_routes()
         ts = self._clock()
         step = self.model.step
         out: list[Position] = []
