@@ -33,6 +33,7 @@ _.pageError
 incidentsChanged
 replayChanged
 replayMoved
+routesChanged
 
 # folium reads these attributes of its Map when it renders the page (mapgen/page.py: vendored assets).
 _.default_js
