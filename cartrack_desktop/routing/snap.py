@@ -34,6 +34,7 @@ class Snapped:
     dist_m: np.ndarray
     lat: np.ndarray
     lng: np.ndarray
+    bearing: np.ndarray         # the road's direction of travel there, along `edge`
 
 
 class Snapper:
@@ -116,9 +117,10 @@ class Snapper:
         other = np.where(backward, fwd[rows, c], bwd[rows, c])
         other = np.where(moving, -1, other)
         lat_s, lng_s = self.frame.latlng(qx[rows, c], qy[rows, c])
+        bearing = (self.piece_bearing[pc[rows, c]] + np.where(backward, 180.0, 0.0)) % 360.0
         return Snapped(edge=np.where(ok, edge, -1), frac=np.where(backward, 1.0 - frac_way, frac_way),
                        other=np.where(ok, other, -1), dist_m=np.where(np.isfinite(best_dist), best_dist, np.inf),
-                       lat=lat_s, lng=lng_s)
+                       lat=lat_s, lng=lng_s, bearing=bearing)
 
     def edge_points(self, edge: int, f0: float = 0.0, f1: float = 1.0) -> list[tuple[float, float]]:
         """The edge's geometry between fractions f0 <= f1 of its length, in its direction of travel."""
