@@ -62,6 +62,11 @@ GROUPS: list[Group] = [
                       ("map_clip_peak_rss_mb_small", "MB"), ("map_clip_peak_rss_mb_large", "MB")),
           timeout_s=1200,
           params=lambda q: {"rows": 224, "cols": 224, "repeats": 3 if q else 20, "clip": not q}),
+    Group("roads", (("roads_router_load_s_metro", "s"), ("route_eta_rank_ms_10k", "ms"), ("route_ms_metro", "ms"),
+                    ("snap_us_per_fix", "us"), ("sim_tick_cpu_10k_roads", "cpu_s/s")),
+          timeout_s=1200,
+          params=lambda q: {"rows": 224, "cols": 224, "repeats": 30 if q else 200, "units": 10_000,
+                            "seconds": 8 if q else 20, "warmup": 4 if q else 6}),
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}
 BY_GROUP = {g.name: g for g in GROUPS}

@@ -45,6 +45,10 @@ TARGETS: dict[str, Target] = {
     "map_import_peak_rss_mb_metro": _le(2048),
     "roads_load_s_metro": _le(2),
     "geocode_p50_ms": _le(20),
+    "roads_router_load_s_metro": _le(2),
+    "route_eta_rank_ms_10k": _le(30),
+    "route_ms_metro": _le(20),
+    "sim_tick_cpu_10k_roads": _le(0.30),
 }
 
 ORDER = [
@@ -56,6 +60,7 @@ ORDER = [
     "sync_cycle_first_s_10k", "rss_mb_10k", "pss_mb_10k", "startup_s",
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
+    "roads_router_load_s_metro", "route_eta_rank_ms_10k", "route_ms_metro", "snap_us_per_fix", "sim_tick_cpu_10k_roads",
 ]
 
 

@@ -57,6 +57,7 @@ class RoadGraph:
         fo = np.lexsort((v, u))
         self.forward = _csr(u[fo], v[fo], w[fo], m)
         self._fwd_edge = e[fo]               # entry k of `forward` (rows u, sorted columns) is this edge
+        self._arc_keys = u[fo] * (m + 1) + v[fo]     # sorted: entry k's (u, v) as one number
         ro = np.lexsort((u, v))
         rev = _csr(v[ro], u[ro], w[ro], m)
         self._rev_indptr, self._rev_indices, self._rev_data = rev.indptr, rev.indices, rev.data
@@ -65,14 +66,13 @@ class RoadGraph:
         """Every node an arc of this edge leaves from (its tail, and copies that may turn onto it)."""
         return self._edge_arc_tails[self._edge_arc_ptr[edge]:self._edge_arc_ptr[edge + 1]]
 
-    def edge_between(self, u: int, v: int) -> int:
-        """The (quickest) edge of the arc u -> v."""
-        fp = self.forward.indptr
-        lo, hi = int(fp[u]), int(fp[u + 1])
-        k = lo + int(np.searchsorted(self.forward.indices[lo:hi], v))
-        if k >= hi or self.forward.indices[k] != v:
-            raise KeyError(f"no arc {u} -> {v}")
-        return int(self._fwd_edge[k])
+    def edges_along(self, nodes: np.ndarray) -> np.ndarray:
+        """The (quickest) edge of each arc nodes[i] -> nodes[i + 1] of a path, in one search."""
+        keys = nodes[:-1].astype(np.int64) * (self.n_nodes + 1) + nodes[1:]
+        k = np.searchsorted(self._arc_keys, keys)
+        if np.any(k >= self._arc_keys.size) or np.any(self._arc_keys[np.minimum(k, self._arc_keys.size - 1)] != keys):
+            raise KeyError("the path has a step that is not an arc")
+        return np.asarray(self._fwd_edge[k])
 
     def to_point(self, sources: dict[int, float], limit_s: float) -> tuple[np.ndarray, np.ndarray]:
         """(time to the point, next node towards it) for every node, by one Dijkstra on the reversed graph

@@ -185,16 +185,18 @@ class Router:
         x = int(g.edge_head[edge])
         if not np.isfinite(tree.dist[x]):
             return None
-        legs: list[tuple[int, float, float]] = [(edge, frac, 1.0)]
-        for _ in range(net.n_edges + g.n_nodes):
-            nxt = int(tree.pred[x])
+        path = [x]
+        pred = tree.pred
+        for _ in range(g.n_nodes):
+            nxt = int(pred[x])
             if nxt == virtual:
                 scene_edge = tree.sources[x][0]
-                legs.append((scene_edge, 0.0, tree.scene_edges[scene_edge]))
-                return self._build(legs)
+                inner = g.edges_along(np.array(path)).tolist() if len(path) > 1 else []
+                return self._build([(edge, frac, 1.0), *((e, 0.0, 1.0) for e in inner),
+                                    (scene_edge, 0.0, tree.scene_edges[scene_edge])])
             if nxt < 0:
                 return None
-            legs.append((g.edge_between(x, nxt), 0.0, 1.0))
+            path.append(nxt)
             x = nxt
         return None
 
@@ -217,26 +219,30 @@ class Router:
         return self.route_from(self.tree(*scene), units)
 
     def _build(self, legs: list[tuple[int, float, float]]) -> Route:
-        """Geometry and cumulative distance/time of the legs (edge, from fraction, to fraction)."""
-        g, sn = self.graph, self.snapper
-        lats: list[np.ndarray] = []
-        lngs: list[np.ndarray] = []
-        spm: list[np.ndarray] = []          # seconds per metre of each step
+        """Geometry and cumulative distance/time of the legs (edge, from fraction, to fraction): whole edges by
+        index ranges into the network's geometry (one gather), partial ones (the ends) interpolated."""
+        g, sn, net = self.graph, self.snapper, self.net
+        parts_lat: list[np.ndarray] = []
+        parts_lng: list[np.ndarray] = []
+        counts, per_m = [], []
         for k, (edge, f0, f1) in enumerate(legs):
+            seg = int(net.edge_segment[edge])
             if f0 == 0.0 and f1 == 1.0:
-                la, ln = self.net.edge_geometry(edge)
+                a, b = int(net.segment_geom_start[seg]), int(net.segment_geom_end[seg]) + 1
+                r = np.arange(b - 1, a - 1, -1) if net.edge_reversed[edge] else np.arange(a, b)
+                la, ln = net.geom_lat[r], net.geom_lng[r]
             else:
                 pts = sn.edge_points(edge, f0, f1)
                 la, ln = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
             if k:
                 la, ln = la[1:], ln[1:]          # the joint is the previous leg's last point
-            seg_len = float(sn.seg_len[int(self.net.edge_segment[edge])])
-            per_m = float(g.edge_weight[edge]) / seg_len if seg_len > 0 else 0.0
-            lats.append(la)
-            lngs.append(ln)
-            spm.append(np.full(la.size, per_m))
-        lat, lng = np.concatenate(lats), np.concatenate(lngs)
-        rate = np.concatenate(spm)
+            parts_lat.append(la)
+            parts_lng.append(ln)
+            counts.append(la.size)
+            seg_len = float(sn.seg_len[seg])
+            per_m.append(float(g.edge_weight[edge]) / seg_len if seg_len > 0 else 0.0)
+        lat, lng = np.concatenate(parts_lat), np.concatenate(parts_lng)
+        rate = np.repeat(np.array(per_m), counts)
         x, y = self.frame.xy(lat, lng)
         step = np.hypot(np.diff(x), np.diff(y))
         cum_m = np.concatenate(([0.0], np.cumsum(step)))
