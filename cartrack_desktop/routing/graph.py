@@ -32,8 +32,7 @@ class RoadGraph:
         restricted_in = np.flatnonzero(np.isin(tgt, via))
         head[restricted_in] = n + np.arange(restricted_in.size)
         self.n_nodes = n + int(restricted_in.size)
-        self.edge_tail = tail           # arcs of edge e leave edge_tail[e] (and the copies that may turn onto it)
-        self.edge_head = head           # ... and arrive at edge_head[e] (a copy at a restricted junction)
+        self.edge_head = head           # arcs of edge e arrive at edge_head[e] (a copy at a restricted junction)
         self.edge_weight = weight
         a_tail, a_head, a_edge = [tail], [head], [np.arange(net.n_edges, dtype=np.int64)]
         turns = _allowed_turns(net, restricted_in)
@@ -55,8 +54,7 @@ class RoadGraph:
         u, v, w, e = arc_tail[best], arc_head[best], arc_w[best], arc_edge[best]
         m = self.n_nodes
         fo = np.lexsort((v, u))
-        self.forward = _csr(u[fo], v[fo], w[fo], m)
-        self._fwd_edge = e[fo]               # entry k of `forward` (rows u, sorted columns) is this edge
+        self._fwd_edge = e[fo]               # arc k in (u, v) order is this edge
         self._arc_keys = u[fo] * (m + 1) + v[fo]     # sorted: entry k's (u, v) as one number
         ro = np.lexsort((u, v))
         rev = _csr(v[ro], u[ro], w[ro], m)

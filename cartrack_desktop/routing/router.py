@@ -64,7 +64,6 @@ class TargetTree:
     limit_s: float
     scene_edges: dict[int, float]        # edge -> fraction along it where the point is
     sources: dict[int, tuple[int, float]]  # node -> (scene edge entered from it, seconds from the node to the point)
-    scene_dist_m: float                  # from the point to its road
 
     @property
     def reachable(self) -> bool:
@@ -129,10 +128,9 @@ class Router:
                     sources[node] = (edge, offset)
         if not sources:
             empty = np.full(g.n_nodes + 1, np.inf)
-            return TargetTree(empty, np.full(g.n_nodes + 1, -9999, dtype=np.int32), limit, {}, {},
-                              float(s.dist_m[0]))
+            return TargetTree(empty, np.full(g.n_nodes + 1, -9999, dtype=np.int32), limit, {}, {})
         dist, pred = g.to_point({n: o for n, (_e, o) in sources.items()}, limit)
-        return TargetTree(dist, pred, limit, scene, sources, float(s.dist_m[0]))
+        return TargetTree(dist, pred, limit, scene, sources)
 
     # ---- drive times ----------------------------------------------------------------------------------
     def drive_times(self, tree: TargetTree, units: Snapped) -> np.ndarray:
@@ -175,7 +173,7 @@ class Router:
     # ---- routes -----------------------------------------------------------------------------------------
     def route(self, tree: TargetTree, edge: int, frac: float) -> Route | None:
         """The way from a point `frac` along `edge` to the tree's point, read off the tree; None if none."""
-        g, net = self.graph, self.net
+        g = self.graph
         if edge < 0 or not tree.reachable:
             return None
         sf = tree.scene_edges.get(edge)
