@@ -63,20 +63,37 @@ class RoadPatrolModel(PatrolModel):
         super().__init__(rng, area)
         self.router = router
         self.shapes = EdgeShapes(router)
+        self.pending: set[str] = set()       # units waiting for a route (respond() adds, the simulator plans)
 
     # ---- creation and orders ----------------------------------------------------------------------
     def spawn(self, car_id: str, lat: float | None = None, lng: float | None = None) -> UnitState:
         unit = super().spawn(car_id, lat, lng)
-        self.place(unit, lat is not None and lng is not None)
+        self.place_many([unit], lat is not None and lng is not None)
         return unit
 
+    def spawn_many(self, starts: list[tuple[str, float | None, float | None]]) -> list[UnitState]:
+        """Many units at once (a fleet of 10,000 is snapped in one call, not one by one)."""
+        units = [PatrolModel.spawn(self, cid, lat, lng) for cid, lat, lng in starts]
+        self.place_many(units)
+        return units
+
     def place(self, unit: UnitState, near: bool = True) -> None:
-        """Put the unit on a road: the nearest within PLACE_RADIUS_M of where it is, else a random one."""
-        edge, frac = -1, 0.0
+        self.place_many([unit], near)
+
+    def place_many(self, units: list[UnitState], near: bool = True) -> None:
+        """Put units on roads: the nearest within PLACE_RADIUS_M of where they are, else a random one."""
+        if not units:
+            return
+        edges, fracs = [-1] * len(units), [0.0] * len(units)
         if near:
-            s = self.router.snap(np.array([unit.lat]), np.array([unit.lng]), np.array([unit.heading]),
-                                 np.array([unit.speed]), tolerance_m=PLACE_RADIUS_M)
-            edge, frac = int(s.edge[0]), float(s.frac[0])
+            s = self.router.snap(np.array([u.lat for u in units]), np.array([u.lng for u in units]),
+                                 np.array([u.heading for u in units]), np.array([u.speed for u in units]),
+                                 tolerance_m=PLACE_RADIUS_M)
+            edges, fracs = s.edge.tolist(), s.frac.tolist()
+        for unit, edge, frac in zip(units, edges, fracs, strict=True):
+            self._put(unit, edge, frac)
+
+    def _put(self, unit: UnitState, edge: int, frac: float) -> None:
         if edge < 0:
             edge, frac = self.shapes.edge_by_length(self._rng.random()), self._rng.random()
         shape = self.shapes.get(edge)
@@ -91,6 +108,7 @@ class RoadPatrolModel(PatrolModel):
         super().respond(unit, lat, lng)
         if unit.edge >= 0:
             unit.route, unit.route_pending = None, True     # the simulator plans it off the event loop
+            self.pending.add(unit.car_id)
 
     def resume_patrol(self, unit: UnitState) -> None:
         super().resume_patrol(unit)
@@ -101,6 +119,7 @@ class RoadPatrolModel(PatrolModel):
 
     # ---- routes (planned in a worker thread, applied on the loop) ---------------------------------------
     def route_request(self, unit: UnitState) -> RouteRequest | None:
+        self.pending.discard(unit.car_id)
         if not unit.route_pending or unit.edge < 0:
             return None
         shape = self.shapes.get(unit.edge)

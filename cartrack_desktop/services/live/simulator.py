@@ -82,7 +82,17 @@ class Simulator:
         for cid in list(self.units):
             if cid not in wanted:
                 self.remove_car(cid)
-        for c in cars:
+        new = [c for c in cars if c.car_id not in self.units]
+        if isinstance(self.model, RoadPatrolModel) and len(new) > 1:   # placed on roads in one search
+            starts = [(c.car_id, c.location.lat if c.location else None, c.location.lng if c.location else None)
+                      for c in new]
+            for c, unit in zip(new, self.model.spawn_many(starts), strict=True):
+                self.units[c.car_id] = unit
+                if c.status is UnitStatus.OUT_OF_SERVICE:
+                    self.model.park(unit)
+            self.stats.units = len(self.units)
+            return
+        for c in new:
             self.add_car(c)
 
     def use_router(self, router: Router | None) -> None:
@@ -100,8 +110,8 @@ class Simulator:
             return
         road = RoadPatrolModel(self._rng, router)
         self.model = road
+        road.place_many(list(self.units.values()))
         for unit in self.units.values():
-            road.place(unit)
             if unit.mode is Mode.RESPONDING:
                 road.respond(unit, unit.target_lat, unit.target_lng)
         log.info("simulator: %d units drive on the road network", len(self.units))
@@ -112,7 +122,11 @@ class Simulator:
         model = self.model
         if not isinstance(model, RoadPatrolModel):
             return
-        requests = [r for u in self.units.values() if (r := model.route_request(u)) is not None]
+        if not model.pending:
+            return
+        waiting = [self.units[cid] for cid in list(model.pending) if cid in self.units]
+        model.pending.clear()
+        requests = [r for u in waiting if (r := model.route_request(u)) is not None]
         if not requests:
             return
 
