@@ -217,33 +217,52 @@ class Router:
         return self.route_from(self.tree(*scene), units)
 
     def _build(self, legs: list[tuple[int, float, float]]) -> Route:
-        """Geometry and cumulative distance/time of the legs (edge, from fraction, to fraction): whole edges by
-        index ranges into the network's geometry (one gather), partial ones (the ends) interpolated."""
-        g, sn, net = self.graph, self.snapper, self.net
-        parts_lat: list[np.ndarray] = []
-        parts_lng: list[np.ndarray] = []
-        counts, per_m = [], []
+        """Geometry and cumulative distance/time of the legs (edge, from fraction, to fraction): the first and
+        last legs interpolated (they may be partial), the whole edges between gathered in one go."""
+        sn = self.snapper
+        lat_parts: list[np.ndarray] = []
+        lng_parts: list[np.ndarray] = []
+        rate_parts: list[np.ndarray] = []
         for k, (edge, f0, f1) in enumerate(legs):
-            seg = int(net.edge_segment[edge])
-            if f0 == 0.0 and f1 == 1.0:
-                a, b = int(net.segment_geom_start[seg]), int(net.segment_geom_end[seg]) + 1
-                r = np.arange(b - 1, a - 1, -1) if net.edge_reversed[edge] else np.arange(a, b)
-                la, ln = net.geom_lat[r], net.geom_lng[r]
-            else:
-                pts = sn.edge_points(edge, f0, f1)
-                la, ln = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+            if k and k < len(legs) - 1:
+                continue
+            pts = sn.edge_points(edge, f0, f1)
+            la, ln = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
             if k:
                 la, ln = la[1:], ln[1:]          # the joint is the previous leg's last point
-            parts_lat.append(la)
-            parts_lng.append(ln)
-            counts.append(la.size)
-            seg_len = float(sn.seg_len[seg])
-            per_m.append(float(g.edge_weight[edge]) / seg_len if seg_len > 0 else 0.0)
-        lat, lng = np.concatenate(parts_lat), np.concatenate(parts_lng)
-        rate = np.repeat(np.array(per_m), counts)
+            if k == len(legs) - 1 and len(legs) > 2:
+                il, iln, ir = self._inner([e for e, _a, _b in legs[1:-1]])
+                lat_parts.append(il)
+                lng_parts.append(iln)
+                rate_parts.append(ir)
+            lat_parts.append(la)
+            lng_parts.append(ln)
+            rate_parts.append(np.full(la.size, self._per_m(edge)))
+        lat, lng = np.concatenate(lat_parts), np.concatenate(lng_parts)
+        rate = np.concatenate(rate_parts)
         x, y = self.frame.xy(lat, lng)
         step = np.hypot(np.diff(x), np.diff(y))
         cum_m = np.concatenate(([0.0], np.cumsum(step)))
         cum_s = np.concatenate(([0.0], np.cumsum(step * rate[1:])))
         return Route(points=tuple(zip(lat.tolist(), lng.tolist(), strict=True)), cum_m=tuple(cum_m.tolist()),
                      cum_s=tuple(cum_s.tolist()), edges=tuple(e for e, _a, _b in legs), end_frac=legs[-1][2])
+
+    def _per_m(self, edge: int) -> float:
+        seg_len = float(self.snapper.seg_len[int(self.net.edge_segment[edge])])
+        return float(self.graph.edge_weight[edge]) / seg_len if seg_len > 0 else 0.0
+
+    def _inner(self, edges: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The points of whole edges driven one after another (each without its first point, which is the
+        previous edge's last), and the seconds per metre of the step into each point."""
+        net, sn = self.net, self.snapper
+        e = np.array(edges, dtype=np.int64)
+        seg = net.edge_segment[e].astype(np.int64)
+        a, b = net.segment_geom_start[seg].astype(np.int64), net.segment_geom_end[seg].astype(np.int64)
+        n = b - a                                    # points per edge, first one left out
+        rev = net.edge_reversed[e]
+        leg = np.repeat(np.arange(e.size), n)
+        k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 1     # 1..n within each edge
+        idx = np.where(rev[leg], b[leg] - k, a[leg] + k)
+        seg_len = sn.seg_len[seg]
+        per_m = np.where(seg_len > 0, self.graph.edge_weight[e] / np.where(seg_len > 0, seg_len, 1.0), 0.0)
+        return net.geom_lat[idx], net.geom_lng[idx], per_m[leg]
