@@ -151,14 +151,14 @@ class RoadPatrolModel(PatrolModel):
         if unit.edge < 0 or unit.mode in (Mode.HOLDING, Mode.PARKED):
             super().step(unit, dt_s)
             return
-        dt = min(max(dt_s, 0.0), MAX_STEP_S)
-        if dt == 0.0:
+        dt = MAX_STEP_S if dt_s > MAX_STEP_S else dt_s
+        if dt <= 0.0:
             return
         shape = self.shapes.get(unit.edge)
         self._road_speed(unit, shape, dt)
         unit.along_m += unit.speed * MPS_PER_MPH * dt
         while True:
-            if self._on_final_edge(unit) and unit.along_m >= unit.route_end_m:
+            if unit.route is not None and self._on_final_edge(unit) and unit.along_m >= unit.route_end_m:
                 self._arrive(unit, shape)
                 return
             if unit.along_m < shape.length:
@@ -240,17 +240,21 @@ class RoadPatrolModel(PatrolModel):
             weights.append(w)
         return self._rng.choices(ahead, weights)[0]
 
-    def _locate(self, unit: UnitState, shape: EdgeShape) -> None:
+    @staticmethod
+    def _locate(unit: UnitState, shape: EdgeShape) -> None:
         cum = shape.cum
         last = len(cum) - 2
-        k = min(unit.piece, last)
-        while k < last and cum[k + 1] <= unit.along_m:
+        k = unit.piece if unit.piece < last else last
+        along = unit.along_m
+        while k < last and cum[k + 1] <= along:
             k += 1
         unit.piece = k
-        span = cum[k + 1] - cum[k]
-        t = 0.0 if span <= 0 else min(1.0, max(0.0, (unit.along_m - cum[k]) / span))
-        unit.lat = shape.lats[k] + (shape.lats[k + 1] - shape.lats[k]) * t
-        unit.lng = shape.lngs[k] + (shape.lngs[k + 1] - shape.lngs[k]) * t
+        c0, c1 = cum[k], cum[k + 1]
+        t = (along - c0) / (c1 - c0) if c1 > c0 else 0.0
+        t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+        lats, lngs = shape.lats, shape.lngs
+        unit.lat = lats[k] + (lats[k + 1] - lats[k]) * t
+        unit.lng = lngs[k] + (lngs[k + 1] - lngs[k]) * t
         unit.heading = shape.bearings[k]
 
     def _arrive(self, unit: UnitState, shape: EdgeShape) -> None:
