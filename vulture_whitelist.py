@@ -68,3 +68,27 @@ _.LAYERS
 _.tiles_path
 _.patrol_area
 _.max_zoom
+
+# asyncio and httptools call these on the ingest's connection (asyncio.Protocol and the parser's
+# callbacks, ingest/http_server.py).
+_.connection_made
+_.connection_lost
+_.pause_writing
+_.resume_writing
+_.data_received
+_.on_url
+_.on_header
+_.on_body
+_.on_message_complete
+
+# The device ingest's API for the wiring step (README "Real devices"): the status bar and Stats tab
+# read IngestStats, the Unknown devices list reads list_unknown, the alarm banner acknowledges with
+# encode_alarm_ack and reads AlarmAcknowledged.ack; the tests exercise each of them.
+_.positions_per_s
+_.late_per_s
+list_unknown
+encode_alarm_ack
+_.ack
+# Decoded as the protocols define them (the Unit details step shows battery and altitude).
+_.altitude_m
+_.battery_pct

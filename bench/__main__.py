@@ -67,6 +67,10 @@ GROUPS: list[Group] = [
           timeout_s=1200,
           params=lambda q: {"rows": 224, "cols": 224, "repeats": 30 if q else 200, "units": 10_000,
                             "seconds": 8 if q else 20, "warmup": 4 if q else 6}),
+    Group("ingest", (("ingest_positions_per_s_10k", "positions/s"), ("ingest_latency_p99_ms_10k", "ms"),
+                     ("ingest_cpu_10k", "cores"), ("ingest_lost_10k", "fixes")), mongo=1, timeout_s=240,
+          params=lambda q: {"units": 10_000, "seconds": 10 if q else 30, "warmup": 5 if q else 8, "delay_ms": 950,
+                            "workers": int(os.environ.get("CARTRACK_BENCH_INGEST_WORKERS", "1"))}),
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}
 BY_GROUP = {g.name: g for g in GROUPS}

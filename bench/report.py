@@ -49,6 +49,10 @@ TARGETS: dict[str, Target] = {
     "route_eta_rank_ms_10k": _le(30),
     "route_ms_metro": _le(20),
     "sim_tick_cpu_10k_roads": _le(0.30),
+    "ingest_positions_per_s_10k": _ge(10_000),
+    "ingest_latency_p99_ms_10k": _le(50),
+    "ingest_cpu_10k": _le(1.0),
+    "ingest_lost_10k": _le(0),
 }
 
 ORDER = [
@@ -61,6 +65,7 @@ ORDER = [
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
     "roads_router_load_s_metro", "route_eta_rank_ms_10k", "route_ms_metro", "snap_us_per_fix", "sim_tick_cpu_10k_roads",
+    "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
 ]
 
 

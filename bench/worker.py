@@ -24,6 +24,7 @@ MODULES = {
     "sync": "bench.archive_sync",
     "mapdata": "bench.mapdata",
     "roads": "bench.roads",
+    "ingest": "bench.ingest",
 }
 
 

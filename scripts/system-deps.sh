@@ -12,7 +12,7 @@ RUN_PKGS=(
   libgbm1 libfontconfig1 libdbus-1-3
   osmium-tool
 )
-TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth)
+TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth wrk)   # wrk: load generator of the ingest benchmark
 LINT_PKGS=(nodejs npm)   # eslint over the map page's modules (package.json, `make lint`)
 case "$what" in
   run) wanted=("${RUN_PKGS[@]}") ;;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from .dispatch import (
     TimelineKind,
     UnitAssignment,
 )
-from .models import CAR_ID_RE, Position, UnitStatus
+from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, UnitStatus
 
 Loads = Callable[[bytes | str], Any]
 
@@ -57,6 +58,33 @@ RejectionKind = Literal[
     "bad_batch",
     "bad_text",
     "too_many_units",
+    # the device ingest (cartrack_desktop.ingest): reports, HTTP, devices, filters
+    "bad_device_id",
+    "bad_number",
+    "bad_timestamp",
+    "bad_utf8",
+    "bad_speed_unit",
+    "missing_device_id",
+    "empty",
+    "unknown_format",
+    "unknown_device",
+    "bad_token",
+    "registration_rate",
+    "no_position",
+    "invalid",
+    "zero",
+    "future",
+    "accuracy",
+    "duplicate",
+    "min_period",
+    "teleport",
+    "out_of_order",
+    "bad_http",
+    "request_line_too_long",
+    "headers_too_large",
+    "body_too_large",
+    "slow_client",
+    "too_many_connections",
 ]
 
 _FIELDS = ("car_id", "lat", "lng", "speed", "heading", "timestamp")
@@ -160,6 +188,14 @@ def _check_ranges(
         if ts < now - MAX_AGE_S:
             raise MessageRejected("stale_timestamp")
     return Position(car_id, lat, lng, speed, heading, ts)
+
+
+def check_position(
+    car_id: str, lat: float, lng: float, speed: float, heading: float, ts: float, now: float | None
+) -> Position:
+    """The range checks of validate_position for numbers already known to be finite floats and a
+    car_id already validated (the device ingest's hot path: no dict to build and take apart)."""
+    return _check_ranges(car_id, lat, lng, speed, heading, ts, now)
 
 
 def validate_position(obj: Any, *, now: float | None) -> Position:
@@ -381,7 +417,7 @@ def validate_incident(obj: Any) -> Incident:
     )
 
 
-EventType = Literal["status", "incident", "fleet"]
+EventType = Literal["status", "incident", "fleet", "alarm"]
 FleetAction = Literal["add", "remove", "update"]
 
 
@@ -407,7 +443,21 @@ class FleetEvent:
     car_id: str
 
 
-DispatchEvent = StatusEvent | IncidentEvent | FleetEvent
+@dataclass(frozen=True, slots=True)
+class AlarmRaised:
+    """A device raised an alarm (panic button): every desktop shows it until acknowledged."""
+
+    alarm: Alarm
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAcknowledged:
+    """A dispatcher acknowledged an alarm (who, when)."""
+
+    ack: AlarmAck
+
+
+DispatchEvent = StatusEvent | IncidentEvent | FleetEvent | AlarmRaised | AlarmAcknowledged
 
 
 def encode_event(kind: EventType, **fields: Any) -> dict[str, Any]:
@@ -430,4 +480,71 @@ def decode_event(raw: bytes | str, *, loads: Loads = strict_json_loads) -> Dispa
         if action == "add" or action == "remove" or action == "update":   # noqa: PLR1714 - narrows the Literal
             return FleetEvent(action, validate_car_id(obj.get("car_id")))
         raise MessageRejected("bad_type", "fleet action")
+    if kind == "alarm":
+        return decode_alarm_event(obj)
     raise MessageRejected("bad_type", "event type")
+
+
+# ---- alarms (panic button from a device; acknowledged by a dispatcher) --------------------------
+ALARM_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,80}\Z")
+ALARM_KIND_RE = re.compile(r"[A-Za-z]{1,32}\Z")
+PROTOCOL_RE = re.compile(r"[a-z0-9_]{0,16}\Z")
+
+
+def validate_device_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MessageRejected("bad_type", "device_id")
+    if DEVICE_ID_RE.match(value) is None:
+        raise MessageRejected("bad_device_id")
+    return value
+
+
+def _matching(value: Any, pattern: re.Pattern[str], name: str) -> str:
+    if not isinstance(value, str) or pattern.match(value) is None:
+        raise MessageRejected("bad_type", name)
+    return value
+
+
+def encode_alarm(a: Alarm) -> dict[str, Any]:
+    """The raise event's fields (also the value kept in the cartrack:alarms hash)."""
+    return {"alarm_id": a.alarm_id, "car_id": a.car_id, "alarm": a.kind, "at": round(a.at, 3),
+            "raised_at": round(a.raised_at, 3), "lat": a.lat, "lng": a.lng, "device_id": a.device_id,
+            "protocol": a.protocol}
+
+
+def validate_alarm(obj: Any) -> Alarm:
+    if not isinstance(obj, dict) or len(obj) > MAX_OBJECT_KEYS:
+        raise MessageRejected("not_object")
+    device = obj.get("device_id")
+    scene = _scene(obj)
+    return Alarm(
+        alarm_id=_matching(obj.get("alarm_id"), ALARM_ID_RE, "alarm_id"),
+        car_id=validate_car_id(obj.get("car_id")),
+        kind=_matching(obj.get("alarm"), ALARM_KIND_RE, "alarm kind"),
+        at=_as_number(obj.get("at"), "at"),
+        raised_at=_as_number(obj.get("raised_at"), "raised_at"),
+        lat=scene[0] if scene else None,
+        lng=scene[1] if scene else None,
+        device_id=None if device is None else validate_device_id(device),
+        protocol=_matching(obj.get("protocol", ""), PROTOCOL_RE, "protocol"),
+    )
+
+
+def encode_alarm_ack(a: AlarmAck) -> dict[str, Any]:
+    return {"alarm_id": a.alarm_id, "car_id": a.car_id, "by": a.by, "at": round(a.at, 3)}
+
+
+def decode_alarm_event(obj: dict[str, Any]) -> AlarmRaised | AlarmAcknowledged:
+    """{"v":1,"type":"alarm","action":"raise",<alarm fields>} or {..,"action":"ack",alarm_id,car_id,by,at}."""
+    action = obj.get("action")
+    if action == "raise":
+        fields = {k: v for k, v in obj.items() if k not in ("v", "type", "action")}
+        return AlarmRaised(validate_alarm(fields))
+    if action == "ack":
+        return AlarmAcknowledged(AlarmAck(
+            alarm_id=_matching(obj.get("alarm_id"), ALARM_ID_RE, "alarm_id"),
+            car_id=validate_car_id(obj.get("car_id")),
+            by=validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True),
+            at=_as_number(obj.get("at"), "at"),
+        ))
+    raise MessageRejected("bad_type", "alarm action")

@@ -10,6 +10,10 @@ from typing import Any, NamedTuple
 CAR_ID_PATTERN = r"[A-Za-z0-9_-]{1,32}"
 LOCATION_TTL_S = 300   # a live position expires this long after its last update (seed: car:location:{id} EX)
 CAR_ID_RE = re.compile(CAR_ID_PATTERN + r"\Z")
+# A tracking device's own id (Traccar's uniqueId: IMEIs, numbers, OwnTracks user-device names).
+# Wider than a unit id (dots, colons, @ occur), still nothing that could be markup, a quote or a glob.
+DEVICE_ID_PATTERN = r"[A-Za-z0-9_.:@-]{1,64}"
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN + r"\Z")
 
 
 def is_valid_car_id(value: object) -> bool:
@@ -96,3 +100,32 @@ class SyncCycle:
     cycle_id: int
     taken_at: float
     positions: tuple[Position, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An emergency raised by a device (panic button): shown on every desktop until acknowledged.
+
+    lat/lng are the fix that carried the alarm (None when the device sent no position and the
+    unit had none yet); `at` is the device's fix time, `raised_at` the server time it was raised.
+    """
+
+    alarm_id: str
+    car_id: str
+    kind: str
+    at: float
+    raised_at: float
+    lat: float | None = None
+    lng: float | None = None
+    device_id: str | None = None
+    protocol: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAck:
+    """A dispatcher's acknowledgement of an alarm (who, when)."""
+
+    alarm_id: str
+    car_id: str
+    by: str
+    at: float

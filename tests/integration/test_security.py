@@ -100,7 +100,7 @@ async def test_app_runs_over_tls_with_the_least_privilege_acl(tls_redis, tmp_pat
         inc = await rt.dispatch.create_incident(p.lat, p.lng, "Alarm", 3, "")
         assert (await rt.dispatch.dispatch(inc.incident_id, ["PC-001"]))[0].ok
         assert rt.dispatch.status_of("PC-001") is not UnitStatus.AVAILABLE
-        await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 15, "a sync cycle")
+        await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 40, "a sync cycle")
     finally:
         await rt.stop()
     assert PASSWORD not in caplog.text
@@ -243,7 +243,7 @@ async def test_mongodb_over_tls_with_authentication(tls_redis, tmp_path, caplog)
         try:
             await asyncio.wait_for(rt.fleet.loaded.wait(), 20)
             assert len(rt.fleet) == 3 and rt.health.mongo_ok is not False
-            await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 20, "a sync cycle over TLS + auth")
+            await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 40, "a sync cycle over TLS + auth")
         finally:
             await rt.stop()
         from pymongo import AsyncMongoClient

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.flood import BIG_BAD
 from tests.ui.conftest import page_state
-from tests.ui.test_outages import LagProbe
+from tests.ui.test_outages import FREEZE_MS, LagProbe
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,8 @@ def test_flood_of_bad_and_duplicate_messages(qtbot, launcher, redis_url, mongo_u
     expected = FLOOD // 3 + 3 * len(BIG_BAD)
     qtbot.waitUntil(lambda: app.desk.runtime.redis_rejections.total - rejected0 >= expected, timeout=30_000)
     worst = probe.stop()
-    assert worst < 100, f"the UI froze for {worst:.0f} ms during the flood"
+    print(f"worst event-loop lag during the flood: {worst:.0f} ms")
+    assert worst < FREEZE_MS, f"the UI froze for {worst:.0f} ms during the flood"
     # the window is still live and draws the real fleet and the flood's 300 valid units (newest fix each)
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 25 + 300, timeout=10_000)
     before = page_state(qtbot, app, ["PC-001"])["unit"]["PC-001"]["ts"]

@@ -13,6 +13,13 @@ from tests.ui.conftest import page_state
 pytestmark = pytest.mark.slow
 
 
+# A freeze detector, not a performance figure: the event loop must never stop answering for this long
+# (a blocking call on the Qt thread — a synchronous Redis or MongoDB wait — shows as seconds). How
+# responsive the window is, is measured by `make bench` (ui_loop_lag_p99_ms_10k), never asserted here:
+# on a loaded 2-core machine a normal tick can be late by a couple of hundred milliseconds.
+FREEZE_MS = 1000.0
+
+
 class LagProbe:
     """A 20 ms Qt timer measuring how late it fires: the UI's event-loop lag."""
 
@@ -58,7 +65,8 @@ def test_redis_paused_20s_ui_keeps_running_and_recovers(qtbot, launcher, own_red
     finally:
         own_redis.resume()
     worst = probe.stop()
-    assert worst < 100, f"the UI froze for {worst:.0f} ms while Redis was paused"
+    print(f"worst event-loop lag while Redis was paused: {worst:.0f} ms")
+    assert worst < FREEZE_MS, f"the UI froze for {worst:.0f} ms while Redis was paused"
     resumed = time.monotonic()
     qtbot.waitUntil(lambda: app.window.st_redis.text() == "Redis: live", timeout=10_000)
     before = page_state(qtbot, app, ["PC-001"])["unit"]["PC-001"]["ts"]
