@@ -33,6 +33,7 @@ _.pageError
 incidentsChanged
 replayChanged
 replayMoved
+routesChanged
 
 # folium reads these attributes of its Map when it renders the page (mapgen/page.py: vendored assets).
 _.default_js
@@ -56,20 +57,12 @@ _.arrivals
 _.distance_m
 _.running
 _.schema_version
-_.node_lng
 _.node_osm_id
-_.edge_source
-_.edge_length_m
-_.edge_speed_kmh
-_.edge_time_s
 _.edge_speed_tagged
 _.segment_way_id
-_.restriction_from_edge
-_.restriction_to_edge
-_.restriction_only
 _.out_edges
-_.edge_geometry
 _.edge_name
+_.edge_geometry
 _.edge_class_name
 _.LAYERS
 _.tiles_path

@@ -23,6 +23,7 @@ MODULES = {
     "sim": "bench.sim",
     "sync": "bench.archive_sync",
     "mapdata": "bench.mapdata",
+    "roads": "bench.roads",
     "ingest": "bench.ingest",
     "api": "bench.api",
 }

@@ -66,6 +66,17 @@ class UnitState:
     leg_remaining_km: float
     cruise_mph: float
     cruise_left_s: float
+    # on a road network (routing/driving.py); edge -1: off the network, moving in straight lines as above
+    edge: int = -1                      # the directed road edge it drives along
+    along_m: float = 0.0                # metres from the edge's start
+    piece: int = 0                      # which piece of the edge's geometry it is on
+    next_edge: int = -1                 # where it turns next (chosen ahead, to slow down for the turn)
+    turn_mph: float = 60.0              # how fast it may take that turn
+    route: list[int] | None = None      # responding: the edges still to drive after `edge`, last first
+    route_end_m: float = 0.0            # responding: where on the last edge the scene's road point is
+    route_pending: bool = False         # responding: a route is being planned
+    beat_lat: float = 0.0               # the centre of its patrol beat
+    beat_lng: float = 0.0
 
     def position(self, timestamp: float) -> Position:
         return Position(self.car_id, self.lat, self.lng, self.speed, self.heading, timestamp)

@@ -58,6 +58,14 @@ def age_amount(age_s: float) -> str:
     raise AssertionError("the last age step has no bound")   # pragma: no cover
 
 
+def duration_text(seconds: float) -> str:
+    """A drive time or ETA: "45 s", "4 min 05 s"."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s"
+
+
 def page_values() -> dict[str, Any]:
     """Everything above as JSON data for the map page's config block (the page's only source)."""
     return {

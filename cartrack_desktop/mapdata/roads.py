@@ -126,6 +126,19 @@ def build_road_network(ways: list[RoadWay], restrictions: list[tuple[int, int, i
                        progress: Callable[[float], None] | None = None) -> dict[str, int]:
     """Build the network arrays and write roads.npz; returns counts for the manifest."""
     report = progress or (lambda _f: None)
+    arrays, length_km = road_arrays(ways, restrictions, report)
+    with open(out, "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
+    report(1.0)
+    return {"road_nodes": int(arrays["node_lat"].shape[0]), "road_edges": int(arrays["edge_target"].shape[0]),
+            "road_segments": int(arrays["segment_way_id"].shape[0]),
+            "turn_restrictions": int(arrays["restriction_from_edge"].shape[0]),
+            "road_length_km": round(length_km)}
+
+
+def road_arrays(ways: list[RoadWay], restrictions: list[tuple[int, int, int, str]],
+                report: Callable[[float], None] = lambda _f: None) -> tuple[dict[str, np.ndarray], float]:
+    """The arrays of roads.npz (and the road length in km), in memory: the import writes them, tests use them."""
     arrays = _segments(ways)
     report(0.4)
     arrays.update(_edges(ways, arrays))
@@ -137,13 +150,7 @@ def build_road_network(ways: list[RoadWay], restrictions: list[tuple[int, int, i
         arrays.pop(key)
     arrays["format_version"] = np.array(ROADS_FORMAT_VERSION, dtype=np.int64)
     arrays["class_names"] = np.array(ROAD_CLASSES, dtype="<U16")
-    with open(out, "wb") as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
-    report(1.0)
-    return {"road_nodes": int(arrays["node_lat"].shape[0]), "road_edges": int(arrays["edge_target"].shape[0]),
-            "road_segments": int(arrays["segment_way_id"].shape[0]),
-            "turn_restrictions": int(arrays["restriction_from_edge"].shape[0]),
-            "road_length_km": round(length_km)}
+    return arrays, length_km
 
 
 def _segments(ways: list[RoadWay]) -> dict[str, np.ndarray]:
@@ -270,15 +277,22 @@ def load_road_network(path: Path) -> RoadNetwork:
         raise
     except (OSError, KeyError, ValueError) as exc:
         raise RoadNetworkError(f"{path}: not a readable road network ({exc})") from None
+    return network_from_arrays(arrays, class_names, str(path))
+
+
+def network_from_arrays(arrays: dict[str, np.ndarray], class_names: tuple[str, ...],
+                        where: str = "road network") -> RoadNetwork:
+    """A checked RoadNetwork from the arrays of roads.npz (as road_arrays makes them); RoadNetworkError if off."""
+    arrays = {k: arrays[k] for k in _DTYPES}
     for key, dtype in _DTYPES.items():
         if arrays[key].dtype != np.dtype(dtype) or arrays[key].ndim != 1:
-            raise RoadNetworkError(f"{path}: {key} has type {arrays[key].dtype}, expected {dtype}")
-    _check(path, arrays)
+            raise RoadNetworkError(f"{where}: {key} has type {arrays[key].dtype}, expected {dtype}")
+    _check(where, arrays)
     source = np.repeat(np.arange(arrays["node_lat"].shape[0], dtype=np.int32), np.diff(arrays["indptr"]))
     return RoadNetwork(edge_source=source, class_names=class_names, **arrays)
 
 
-def _check(path: Path, a: dict[str, np.ndarray]) -> None:
+def _check(path: str, a: dict[str, np.ndarray]) -> None:
     """Sizes and index ranges agree, so nothing downstream indexes out of bounds."""
     n, e, s = a["node_lat"].shape[0], a["edge_target"].shape[0], a["segment_way_id"].shape[0]
     p = a["geom_lat"].shape[0]

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
 from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
+from .dispatch.eta import EtaEstimator
 from .dispatch.events import EventsListener
 from .dispatch.outbox import Outbox
 from .dispatch.records import Records
@@ -38,6 +39,7 @@ from .infra.redaction import register_url
 from .infra.redis_conn import make_redis
 from .infra.rejections import RejectionCounter
 from .infra.retry import every
+from .infra.road_network import RoadNetworkSource
 from .infra.supervisor import Supervisor
 from .infra.timeouts import within
 from .live.live_store import LiveStore
@@ -50,6 +52,7 @@ PRUNE_EVERY_S = 5.0
 ARRIVALS_EVERY_S = 1.0
 SERVER_STOP_RESERVE_S = 1.5   # of the shutdown budget, kept for stopping the child servers
 MONGO_TIMEOUT_MS = 5000
+ROADS_WAIT_S = 5.0            # the simulator waits this long at most for the road network before spawning units
 
 
 class Runtime:
@@ -61,6 +64,7 @@ class Runtime:
         self.redis_rejections = RejectionCounter("redis")
         self.mongo_rejections = RejectionCounter("mongodb")
         self.fleet = Fleet(self.errors)   # exists before start: the window subscribes to it first
+        self.roads = RoadNetworkSource(settings.data_dir, self.errors)   # the imported map's road network
         self.servers = EmbeddedServers(settings.data_dir, redis=settings.redis_url is None,
                                        mongo=settings.mongo_uri is None, mongo_db=settings.mongo_db)
         self.redis_url = ""
@@ -119,6 +123,7 @@ class Runtime:
         self.outbox = Outbox(self.records.apply, s.data_dir / "outbox", errors=self.errors)
         self.dispatch = DispatchService(self.store, self._registry, self.records, self.outbox,
                                         dispatcher=s.dispatcher, rejections=self.redis_rejections)
+        self.dispatch.eta = EtaEstimator(self.store, self.roads)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
         self._health_monitor = HealthMonitor(self.errors, self.health, redis_ping=self.store.ping,
@@ -138,6 +143,7 @@ class Runtime:
             steering = Steering(self.simulator)
             dispatch.changes.subscribe(lambda change: self._steer(steering, change))
             fleet.changed.subscribe(self.simulator.sync_fleet)
+            self.roads.changed.subscribe(self.simulator.use_router)
             self._steering = steering
 
     @staticmethod
@@ -151,6 +157,7 @@ class Runtime:
         store, sync, dispatch = self.store, self.sync, self.dispatch
         sup = self.supervisor
         sup.start("health", self._health_monitor.run)
+        sup.start("roads", self.roads.run)
         sup.start("fleet", self._load_fleet)
         # One capturer for all instances sharing the servers; each writes what it captured.
         sync_lease = Lease(store.client, "sync")
@@ -177,6 +184,10 @@ class Runtime:
                 await owner.ensure_indexes()
 
         sim = self.simulator
+        if sim is not None:   # simulated units are placed on the roads from the start when a map is imported
+            with contextlib.suppress(TimeoutError):
+                await within(self.roads.checked.wait(), ROADS_WAIT_S)
+            sim.use_router(self.roads.router)
         cars = await self.fleet.load(registry, prepare=prepare,
                                      seed_to=self.settings.cars if sim is not None else None)
         dispatch = self.dispatch

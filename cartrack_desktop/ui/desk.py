@@ -26,6 +26,7 @@ from .jobs.incidents import IncidentsJob
 from .jobs.keys import Keys
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
+from .jobs.routes import RoutesJob
 from .jobs.screenshot import save_screenshot
 from .jobs.search import UnitSearch
 from .jobs.stats import StatsJob
@@ -52,7 +53,8 @@ class Desk:
         self.status_bar = StatusBar(ctx, self.feed, self.ticker)
         self.stats = StatsJob(ctx, self.feed, self.ticker)
         self.dispatch_link = DispatchLink(ctx)
-        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link)
+        self.routes = RoutesJob(ctx, self.frames, self.dispatch_link)
+        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link, self.routes)
         self.nearby = NearbyJob(ctx)
         self.search = UnitSearch(ctx)
         # dispatch side
@@ -104,11 +106,13 @@ class Desk:
         self.nearby.send_pin()
         self.tracking.resend()
         self.incidents.refresh()
+        self.routes.send()
         self.feed.send_live_state()
 
     def start(self) -> None:
         """The runtime has started: follow dispatch, then subscribe to live positions."""
         self.dispatch_link.attach()
+        self.routes.attach()
         self.incidents.refresh()
         self.audit.refresh_soon()
         self.feed.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain.geo import compass_point
-from ..domain.presentation import AGE_NOW_BELOW_S, age_amount
+from ..domain.presentation import AGE_NOW_BELOW_S, age_amount, duration_text
 
 
 def fmt_age(age_s: float | None) -> str:
@@ -31,7 +31,4 @@ def fmt_latlng(lat: float, lng: float) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    return f"{s // 60} min {s % 60:02d} s"
+    return duration_text(seconds)

@@ -42,6 +42,13 @@ class ReplayTrack:
     fit: bool = True    # zoom the map to the whole track
 
 
+@dataclass(frozen=True, slots=True)
+class RouteLine:
+    car_id: str
+    points: Sequence[tuple[float, float]]
+    status: str         # the unit's status name: the line takes its colour
+
+
 class PageChannel(QObject):
     pageReady = Signal()      # a (re)loaded page is wired: send everything again
 
@@ -105,6 +112,13 @@ class PageChannel(QObject):
         if (b := self._bridge()) is not None:
             b.replayChanged.emit(to_json(None if track is None else {
                 "points": [[lat, lng] for lat, lng in track.points], "label": track.label, "fit": track.fit}))
+
+    def routes(self, lines: Sequence[RouteLine]) -> None:
+        """Every dispatched unit's route to its scene (an empty list clears them)."""
+        if (b := self._bridge()) is not None:
+            b.routesChanged.emit(to_json([
+                {"id": r.car_id, "points": [[round(lat, 6), round(lng, 6)] for lat, lng in r.points],
+                 "status": r.status} for r in lines]))
 
     def replay_cursor(self, lat: float, lng: float, heading: float) -> None:
         if (b := self._bridge()) is not None:

@@ -93,7 +93,7 @@ export function pageState(page, ask) {
     pinLabel: page.pin.label(),
     incidents: page.incidents.ids(),
     incidentLabels: page.incidents.labels(),
-    replay: page.replay.state, live: view.live, pausedText: page.paused.text(),
+    replay: page.replay.state, routes: page.routes.state(), live: view.live, pausedText: page.paused.text(),
     errors: page.errors.recent(),
     unit: {}
   };

@@ -16,6 +16,7 @@ import { IncidentsLayer } from './overlays/incidents.js';
 import { PausedNotice } from './overlays/paused.js';
 import { PinLayer } from './overlays/pin.js';
 import { ReplayLayer } from './overlays/replay.js';
+import { RouteLayer } from './overlays/route.js';
 import { TrackedLayer } from './overlays/tracked.js';
 import { TrailLayer } from './overlays/trail.js';
 import { Palette } from './palette.js';
@@ -95,6 +96,7 @@ const INBOUND = {
   replayChanged: ['replay', (page, text) => page.replay.set(JSON.parse(text))],
   replayMoved: ['replay', (page, text) => page.replay.move(JSON.parse(text))],
   liveChanged: ['live', (page, text) => setLive(page, JSON.parse(text))],
+  routesChanged: ['routes', (page, text) => page.routes.set(JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -201,6 +203,7 @@ function buildPage(config, map) {
   page.pin = new PinLayer(map);
   page.incidents = new IncidentsLayer(map, config);
   page.replay = new ReplayLayer(map);
+  page.routes = new RouteLayer(map, config);
   page.reports = new BatchReports(fleet, page.fleetLayer);
   return page;
 }

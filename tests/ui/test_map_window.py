@@ -119,6 +119,9 @@ def test_click_fills_nearby_in_geodesic_order(qtbot, app, redis_url):
     for r in rows:
         assert r.distance_km == pytest.approx(ref[r.car_id], rel=0.005, abs=1e-4)
     assert "straight-line" in app.window.nearby.header.text()
+    # without an imported map: no drive times, nothing recommended or pre-selected (issue 14)
+    assert all(r.drive_s is None and not r.recommended for r in rows)
+    assert app.window.nearby.recommended == "" and app.window.nearby.selected_ids() == []
     assert page_state(qtbot, app)["pin"]["lat"] == pytest.approx(lat)
     # Esc clears the pin
     app.window.escapePressed.emit()

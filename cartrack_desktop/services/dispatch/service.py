@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
 from ...domain.dispatch import (
     ASSIGNED,
@@ -48,12 +49,15 @@ from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
+from .eta import DispatchEta, EtaEstimator
 from .keys import EVENTS_CHANNEL, STATUS_KEY
 from .outbox import OpKind, Outbox
 from .records import AuditAction, Records
 from .state import DispatchState
 
 log = logging.getLogger(__name__)
+
+ETA_TIMEOUT_S = 2.0
 
 
 # Compare-and-set of one unit's status record; publishes the event only when it applied.
@@ -115,6 +119,7 @@ class DispatchService(DispatchState):
         self.dispatcher = dispatcher
         self._cas_script = self._r.register_script(_CAS_LUA)
         self.call_sign: Callable[[str], str] = lambda cid: cid
+        self.eta: EtaEstimator | None = None     # the ETA given at dispatch goes on the timeline
         self.host = socket.gethostname()[:64]
 
     # ---- writes ------------------------------------------------------------------------------------
@@ -199,11 +204,22 @@ class DispatchService(DispatchState):
             if not ok:
                 results.append(ActionResult(False, self._lost_claim(sign, cur), cid))
                 continue
-            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid, by=by)
-            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign)
+            eta = await self._estimate(cid, (inc.lat, inc.lng))
+            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid,
+                                 eta.note if eta else "", by=by)
+            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign,
+                        **({"eta_s": round(eta.seconds), "eta_by_road": eta.by_road} if eta else {}))
             await self._publish_incident(inc)
             results.append(ActionResult(True, f"{sign} dispatched to {incident_id}", cid))
         return results
+
+    async def _estimate(self, car_id: str, scene: tuple[float, float]) -> DispatchEta | None:
+        if self.eta is None:
+            return None
+        try:
+            return await within(self.eta.estimate(car_id, scene), ETA_TIMEOUT_S)
+        except (RedisError, OSError, TimeoutError):
+            return None
 
     def _lost_claim(self, sign: str, cur: UnitAssignment | None) -> str:
         if cur is None:

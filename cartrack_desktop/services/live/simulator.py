@@ -13,6 +13,8 @@ from redis.exceptions import RedisError
 
 from ...domain.models import Car, Position, UnitStatus
 from ...domain.patrol import Mode, PatrolModel, UnitState
+from ...routing.driving import RoadPatrolModel, RoutePlan
+from ...routing.router import Router
 from .live_store import LiveStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ class Simulator:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self.model = model or PatrolModel(random.Random(seed))
+        self._rng = random.Random(seed)
+        self.model = model or PatrolModel(self._rng)
+        self._straight = self.model           # the movement without a road network
         self.tick_s = tick_s
         self._clock = clock
         self._monotonic = monotonic
@@ -78,8 +82,62 @@ class Simulator:
         for cid in list(self.units):
             if cid not in wanted:
                 self.remove_car(cid)
-        for c in cars:
+        new = [c for c in cars if c.car_id not in self.units]
+        if isinstance(self.model, RoadPatrolModel) and len(new) > 1:   # placed on roads in one search
+            starts = [(c.car_id, c.location.lat if c.location else None, c.location.lng if c.location else None)
+                      for c in new]
+            for c, unit in zip(new, self.model.spawn_many(starts), strict=True):
+                self.units[c.car_id] = unit
+                if c.status is UnitStatus.OUT_OF_SERVICE:
+                    self.model.park(unit)
+            self.stats.units = len(self.units)
+            return
+        for c in new:
             self.add_car(c)
+
+    def use_router(self, router: Router | None) -> None:
+        """Drive on this road network (None: straight lines, as without a map); every unit is put on it."""
+        if router is None:
+            if not isinstance(self.model, RoadPatrolModel):
+                return
+            self.model = self._straight
+            for unit in self.units.values():
+                unit.edge, unit.route, unit.route_pending = -1, None, False
+                if unit.mode is Mode.PATROL:
+                    self.model.resume_patrol(unit)
+                elif unit.mode is Mode.RESPONDING:
+                    self.model.respond(unit, unit.target_lat, unit.target_lng)
+            return
+        road = RoadPatrolModel(self._rng, router)
+        self.model = road
+        road.place_many(list(self.units.values()))
+        for unit in self.units.values():
+            if unit.mode is Mode.RESPONDING:
+                road.respond(unit, unit.target_lat, unit.target_lng)
+        log.info("simulator: %d units drive on the road network", len(self.units))
+
+    async def _plan_routes(self) -> None:
+        """Routes for units just dispatched, searched in a worker thread (a search is ~10 ms: not on the UI's
+        loop); applied here, where nothing else moves the units meanwhile."""
+        model = self.model
+        if not isinstance(model, RoadPatrolModel):
+            return
+        if not model.pending:
+            return
+        waiting = [self.units[cid] for cid in list(model.pending) if cid in self.units]
+        model.pending.clear()
+        requests = [r for u in waiting if (r := model.route_request(u)) is not None]
+        if not requests:
+            return
+
+        def plan_all() -> list[RoutePlan | None]:
+            return [model.plan(r) for r in requests]
+
+        plans: list[RoutePlan | None] = await asyncio.to_thread(plan_all)
+        for req, plan in zip(requests, plans, strict=True):
+            unit = self.units.get(req.car_id)
+            if unit is not None and self.model is model:
+                model.apply(unit, req, plan)
 
     # ---- orders ---------------------------------------------------------------------------------
     def dispatch(self, car_id: str, lat: float, lng: float) -> bool:
@@ -109,6 +167,7 @@ class Simulator:
     # ---- the loop -------------------------------------------------------------------------------
     async def step_all(self, dt_s: float) -> list[Position]:
         """Move every unit by dt_s, in slices, yielding between them: 10,000 units must not stall the UI."""
+        await self._plan_routes()
         ts = self._clock()
         step = self.model.step
         out: list[Position] = []

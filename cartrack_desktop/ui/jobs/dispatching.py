@@ -21,8 +21,13 @@ class DispatchJob(QObject):
         self._incidents = incidents
         self._nearby = nearby
         ctx.window.nearby.dispatchRequested.connect(self.dispatch_selected)
-        QShortcut(QKeySequence("Ctrl+D"), ctx.window).activated.connect(
-            lambda: self.dispatch_selected(ctx.window.nearby.selected_ids()))
+        QShortcut(QKeySequence("Ctrl+D"), ctx.window).activated.connect(self.dispatch_shortcut)
+
+    def dispatch_shortcut(self) -> None:
+        """Ctrl+D: the selected units, or with nothing selected the recommended one (nearest available by road)."""
+        nearby = self._ctx.window.nearby
+        rec = nearby.recommended
+        self.dispatch_selected(nearby.selected_ids() or ([rec] if rec else []))
 
     def dispatch_selected(self, car_ids: list[str]) -> None:
         ctx = self._ctx

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from redis.exceptions import RedisError
 
 from ...domain.models import UnitStatus
 from ...domain.presentation import STALE_AFTER_S
+from ...view.drive_times import DriveTime, drive_times
 from ...view.session import Aspect, Changes
 from ..page_channel import PinMarker
 from ..panels.nearby import NearbyRow
@@ -83,6 +86,7 @@ class NearbyJob(QObject):
             return  # the pin moved while we were asking
         now = time.time()
         rows: list[NearbyRow] = []
+        kept = []
         for n in found:
             u = ctx.fleet.units.get(n.car_id)
             status = u.status if u else UnitStatus.AVAILABLE
@@ -91,11 +95,31 @@ class NearbyJob(QObject):
             age = max(0.0, now - n.position.timestamp)
             rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
                                   n.position.heading, status, age, age >= STALE_AFTER_S))
+            kept.append(n.position)
             if len(rows) >= NEARBY_LIMIT:
                 break
+        router = ctx.runtime.roads.router
+        if router is not None:
+            times = await asyncio.to_thread(drive_times, router, pin, kept)
+            if ctx.session.pin != pin:
+                return
+            rows = self._by_drive_time(rows, times)
         panel.set_rows(rows)
-        panel.show_point(pin, len(rows))
+        panel.show_point(pin, len(rows), by_road=router is not None)
+        panel.recommend(next((r.car_id for r in rows if r.recommended), ""))
         self.nearbyUpdated.emit(rows)
+
+    @staticmethod
+    def _by_drive_time(rows: list[NearbyRow], times: list[DriveTime]) -> list[NearbyRow]:
+        """Ordered by drive time (those that cannot get there last); the nearest available one recommended."""
+        timed = [replace(r, drive_s=t.seconds, drive_note=t.reason, drive_order=t.order)
+                 for r, t in zip(rows, times, strict=True)]
+        timed.sort(key=lambda r: (r.drive_order, r.drive_s if r.drive_s is not None else 0.0, r.distance_km))
+        best = next((i for i, r in enumerate(timed) if r.drive_order == 0 and r.status is UnitStatus.AVAILABLE
+                     and not r.stale), None)
+        if best is not None:
+            timed[best] = replace(timed[best], recommended=True)
+        return timed
 
     def stop(self) -> None:
         self._timer.stop()

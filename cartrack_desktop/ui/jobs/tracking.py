@@ -13,15 +13,19 @@ from ...view.session import Aspect, Changes
 from .context import DeskContext
 from .dispatch_link import DispatchLink
 from .frames import FramePump
+from .routes import RoutesJob
 from .ticker import Ticker
 
 
 class TrackingJob(QObject):
     trackingChanged = Signal(str)        # "" when tracking stops
 
-    def __init__(self, ctx: DeskContext, frames: FramePump, ticker: Ticker, dispatch: DispatchLink) -> None:
+    def __init__(self, ctx: DeskContext, frames: FramePump, ticker: Ticker, dispatch: DispatchLink,
+                 routes: RoutesJob) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
+        self._routes = routes
+        routes.routed.connect(lambda _cid: self.refresh_panel())
         w = ctx.window
         w.nearby.activated.connect(self.track)
         w.fleet.activated.connect(self.track)
@@ -85,4 +89,7 @@ class TrackingJob(QObject):
             km = haversine_km(u.position.lat, u.position.lng, *a.scene)
             out["scene_km"] = km
             out["eta_s"] = eta_estimate_s(km, u.position.speed)
+            by_road = self._routes.eta(car_id)
+            if by_road is not None:
+                out["road_km"], out["eta_s"] = by_road[0] / 1000.0, by_road[1]
         return out

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from ...domain.models import UnitStatus
 from ...domain.presentation import STALE_COLOR, STATUS_COLORS
-from ..formatting import fmt_age, fmt_heading, fmt_km, fmt_latlng, fmt_speed
+from ..formatting import fmt_age, fmt_duration, fmt_heading, fmt_km, fmt_latlng, fmt_speed
 from ..table_model import Column, RowModel, make_table, plain_label
 
 DEFAULT_RADIUS_KM = 3.0
@@ -34,11 +34,28 @@ class NearbyRow:
     status: UnitStatus
     age_s: float
     stale: bool
+    drive_s: float | None = None       # free-flow drive time by road (None: no network, or cannot get there)
+    drive_note: str = ""               # why not reached within the cutoff ("" when reached, or no network)
+    drive_order: int = 0               # 0 reached, 1 beyond the cutoff, 2 cannot get there
+    recommended: bool = False          # the nearest available unit by drive time
+
+
+def drive_text(r: NearbyRow) -> str:
+    if r.drive_s is None:
+        return r.drive_note or "—"
+    text = fmt_duration(r.drive_s)
+    if r.drive_note:
+        text = f"{text} ({r.drive_note})"
+    return f"★ {text}" if r.recommended else text
 
 
 COLUMNS: list[Column[NearbyRow]] = [
     Column("Call sign", lambda r: r.call_sign, lambda r: r.call_sign.casefold(),
            color=lambda r: STALE_COLOR if r.stale else STATUS_COLORS[r.status]),
+    Column("Drive time", drive_text, lambda r: (r.drive_order, r.drive_s if r.drive_s is not None else 0.0,
+                                                r.distance_km),
+           tooltip="Free-flow drive time by road to the pin (speed limits, no traffic), from the imported map; "
+                   "★ recommended: the nearest available unit by drive time. Without a map: —"),
     Column("Distance", lambda r: fmt_km(r.distance_km), lambda r: r.distance_km, align_right=True,
            tooltip="Straight-line distance from the incident pin, not driving distance"),
     Column("Speed", lambda r: fmt_speed(r.speed), lambda r: r.speed, align_right=True),
@@ -107,6 +124,7 @@ class NearbyPanel(QWidget):
         self.dispatch_button.clicked.connect(lambda: self.dispatchRequested.emit(self.selected_ids()))
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self._has_pin = False
+        self.recommended = ""         # the unit Ctrl+D dispatches when nothing is selected
         self.radius.valueChanged.connect(self.radiusChanged)
         self.available_only.toggled.connect(self.availableOnlyChanged)
         self._hovered = ""
@@ -140,18 +158,33 @@ class NearbyPanel(QWidget):
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         return [k for k in (self.model.key_at(r) for r in rows) if k]
 
-    def show_point(self, point: tuple[float, float] | None, count: int = 0) -> None:
+    def recommend(self, car_id: str) -> None:
+        """Pre-select the recommended unit when it changes, unless the dispatcher picked others meanwhile."""
+        previous, self.recommended = self.recommended, car_id
+        if car_id == previous:
+            return
+        selected = self.selected_ids()
+        if selected and selected != [previous]:
+            return
+        row = self.model.row_of(car_id) if car_id else -1
+        if row >= 0:
+            self.table.selectRow(row)
+        elif selected:
+            self.table.clearSelection()
+
+    def show_point(self, point: tuple[float, float] | None, count: int = 0, by_road: bool = False) -> None:
         self._has_pin = point is not None
         self._update_buttons()
         if point is None:
             self.header.setText("Click the map where the incident is to list the nearest units.")
             self.model.set_rows([])
+            self.recommended = ""
             return
         r = self.radius.value()
         what = "available units" if self.available_only.isChecked() else "units"
-        self.header.setText(
-            f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km (straight-line distance)"
-        )
+        order = ("nearest by drive time (free-flow estimate by road); distance straight-line" if by_road
+                 else "straight-line distance")
+        self.header.setText(f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km ({order})")
 
     def set_rows(self, rows: list[NearbyRow]) -> None:
         self.model.set_rows(rows)

@@ -122,11 +122,13 @@ class UnitPanel(QWidget):
             f["heading"].setText(fmt_heading(pos.heading))
             f["position"].setText(fmt_latlng(pos.lat, pos.lng))
         f["incident"].setText(unit.get("incident") or "—")
-        dist, eta = unit.get("scene_km"), unit.get("eta_s")
+        dist, eta, road = unit.get("scene_km"), unit.get("eta_s"), unit.get("road_km")
         if dist is None:
             f["scene"].setText("—")
         elif status is UnitStatus.ON_SCENE:
             f["scene"].setText(f"{fmt_km(dist)} (on scene)")
+        elif road is not None:
+            f["scene"].setText(f"{fmt_km(road)} by road · ETA {fmt_duration(eta or 0.0)} (free-flow estimate)")
         else:
             f["scene"].setText(f"{fmt_km(dist)} straight-line · ETA ~{fmt_duration(eta or 0.0)} (estimate)")
         f["age"].setText(fmt_age(unit["age_s"]))
