@@ -24,6 +24,7 @@ from pymongo.errors import PyMongoError
 from ...domain.dispatch import (
     ASSIGNED,
     STATUS_TIMELINE,
+    SYSTEM_ACTOR,
     Incident,
     TimelineEvent,
     TimelineKind,
@@ -44,6 +45,7 @@ from ...domain.messages import (
 )
 from ...domain.models import Position, UnitStatus
 from ..history.registry import FleetRegistry
+from ..infra.instance import instance_name
 from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
@@ -101,6 +103,7 @@ class DispatchService(DispatchState):
         outbox: Outbox,
         *,
         dispatcher: str,
+        instance: str | None = None,
         clock: Callable[[], float] = time.time,
         rejections: RejectionCounter | None = None,
     ) -> None:
@@ -111,16 +114,20 @@ class DispatchService(DispatchState):
         self.dispatcher = dispatcher
         self._cas_script = self._r.register_script(_CAS_LUA)
         self.call_sign: Callable[[str], str] = lambda cid: cid
+        self.instance = instance or instance_name(dispatcher)
         self.host = socket.gethostname()[:64]
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _audit(self, action: AuditAction, **details: Any) -> None:
-        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(), "dispatcher": self.dispatcher,
-                                   "action": action, "details": {**details, "host": self.host}})
+    def _audit(self, action: AuditAction, *, by_system: bool = False, **details: Any) -> None:
+        """An audit entry by this dispatcher, or by the system (a change no person made) seen here."""
+        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(),
+                                   "dispatcher": SYSTEM_ACTOR if by_system else self.dispatcher, "action": action,
+                                   "details": {**details, "host": self.host, "instance": self.instance}})
 
     def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
-                  by: str | None = None) -> Incident:
-        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, by or self.dispatcher, car_id, note)
+                  *, by_system: bool = False) -> Incident:
+        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, SYSTEM_ACTOR if by_system else self.dispatcher,
+                           car_id, note, self.instance if by_system else "")
         self._outbox.put(OpKind.INCIDENT_EVENT, {"id": inc.incident_id, "event": encode_timeline_event(ev),
                                             "car_id": car_id})
         units = inc.units if car_id is None or car_id in inc.units else (*inc.units, car_id)
@@ -256,8 +263,13 @@ class DispatchService(DispatchState):
         return [cid for cid, a in self.statuses.items()
                 if a.status in (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE) and a.scene is not None]
 
-    async def advance(self, positions: Iterable[Position], *, by: str | None = None) -> list[UnitAssignment]:
-        """En route once moving, on scene within 50 m: from reported fixes, simulated or real."""
+    async def advance(self, positions: Iterable[Position]) -> list[UnitAssignment]:
+        """En route once moving, on scene within 50 m: from reported fixes, simulated or real.
+
+        These changes are the system's, not a person's: the timeline and the audit log say
+        `system` (with this instance, which observed them), and the status record keeps the
+        dispatcher who assigned the unit (who a lost claim names).
+        """
         changed = []
         for p in positions:
             a = self.statuses.get(p.car_id)
@@ -266,7 +278,7 @@ class DispatchService(DispatchState):
             nxt = next_status_from_fix(a.status, p, a.scene)
             if nxt is None:
                 continue
-            new = replace(a, status=nxt, since=self._clock(), by=by or self.dispatcher)
+            new = replace(a, status=nxt, since=self._clock())
             ok, _ = await self._cas(new, [a.status], a.incident_id or "*")
             if not ok:
                 continue  # another instance saw it first
@@ -274,10 +286,10 @@ class DispatchService(DispatchState):
             sign = self.call_sign(p.car_id)
             if a.incident_id and a.incident_id in self.incidents:
                 kind = STATUS_TIMELINE[nxt]
-                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by=by or self.dispatcher)
+                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by_system=True)
                 await self._publish_incident(inc)
-            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", unit=p.car_id,
-                        call_sign=sign, incident=a.incident_id or "")
+            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", by_system=True,
+                        unit=p.car_id, call_sign=sign, incident=a.incident_id or "")
         return changed
 
     async def check_arrivals(self) -> list[UnitAssignment]:
