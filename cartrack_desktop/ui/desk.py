@@ -12,6 +12,7 @@ from pathlib import Path
 from ..services.infra.errors import ErrorBus
 from ..services.runtime import Runtime
 from ..view.fleet_view import FleetState
+from ..view.map_filter import MapFilter
 from ..view.session import Session
 from .jobs.arrivals import Arrivals
 from .jobs.audit import AuditJob
@@ -24,6 +25,7 @@ from .jobs.fleet_editor import FleetEditor
 from .jobs.frames import FramePump
 from .jobs.incidents import IncidentsJob
 from .jobs.keys import Keys
+from .jobs.map_filter import MapFilterJob
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
 from .jobs.screenshot import save_screenshot
@@ -43,8 +45,9 @@ class Desk:
         self.session = Session()
         self.channel = PageChannel(window)
         self.ctx = ctx = DeskContext(window, runtime, errors, FleetState(on_reject=runtime.redis_rejections.reject),
-                                     self.session, self.channel, Notices(window))
+                                     self.session, self.channel, Notices(window), MapFilter())
         # live side
+        self.map_filter = MapFilterJob(ctx)
         self.frames = FramePump(ctx)
         self.feed = FeedLink(ctx, self.frames)
         self.ticker = Ticker(ctx)
@@ -100,6 +103,7 @@ class Desk:
 
     def _on_page_ready(self) -> None:
         """A (re)loaded page gets everything again: the units first, so the overlays can refer to them."""
+        self.map_filter.send()
         self.frames.push_all()
         self.nearby.send_pin()
         self.tracking.resend()

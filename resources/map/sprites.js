@@ -83,8 +83,23 @@ export class ArrowStamper {
       for (let h = 0; h < HEADINGS; h++) { rowSprites.push(cutSprite(painted.words, painted.canvas.width, side, r, h, W)); }
       sprites.push(rowSprites);
     }
-    this.atlas = { sprites: sprites, half: side >> 1, W: W, dpr: dpr };
+    this.atlas = { sprites: sprites, half: side >> 1, W: W, dpr: dpr, canvas: painted.canvas, side: side };
     return this.atlas;
+  }
+
+  // Draws the units in `list` with one drawImage each, over whatever is on the canvas already
+  // (the units that must stay visible above cluster discs: few, so the per-unit cost is fine).
+  drawOnTop(ctx, fleet, list, groupOf, dpr) {
+    if (!list.length) { return; }
+    const atlas = this._atlasFor(ctx.canvas.width, dpr);
+    const side = atlas.side, css = side / dpr, half = css / 2;
+    ctx.globalAlpha = 1;
+    for (let k = 0; k < list.length; k++) {
+      const j = list[k];
+      const h = Math.round(fleet.hdg[j] / HEADING_STEP) % HEADINGS;
+      ctx.drawImage(atlas.canvas, h * side, groupOf(j) * side, side, side, fleet.sx[j] - half, fleet.sy[j] - half,
+        css, css);
+    }
   }
 
   // Stamps the units listed in groups[g] (indices into fleet, at fleet.sx/sy in CSS pixels).
@@ -99,6 +114,9 @@ export class ArrowStamper {
     const px = this.stamp.px;
     const m = atlas.half + 1;
     let q, at, d, w;
+    let any = false;
+    for (let g = 0; g < groups.length; g++) { if (groups[g].length) { any = true; break; } }
+    if (!any) { return; }   // every unit is in a cluster (or none is on screen): nothing to put
     px.fill(0);
     for (let g = 0; g < groups.length; g++) {
       const list = groups[g];

@@ -31,6 +31,7 @@ class NearbyJob(QObject):
         panel = ctx.window.nearby
         panel.radiusChanged.connect(lambda _r: self.refresh())
         panel.availableOnlyChanged.connect(lambda _b: self.refresh())
+        ctx.map_filter.statuses.changed.subscribe(lambda _hidden: self.refresh())
         panel.hovered.connect(ctx.channel.highlight)
         ctx.session.subscribe(self._on_session)
 
@@ -83,10 +84,11 @@ class NearbyJob(QObject):
             return  # the pin moved while we were asking
         now = time.time()
         rows: list[NearbyRow] = []
+        shows = ctx.map_filter.shows
         for n in found:
             u = ctx.fleet.units.get(n.car_id)
             status = u.status if u else UnitStatus.AVAILABLE
-            if available_only and status is not UnitStatus.AVAILABLE:
+            if (available_only and status is not UnitStatus.AVAILABLE) or not shows(n.car_id, status):
                 continue
             age = max(0.0, now - n.position.timestamp)
             rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
@@ -94,7 +96,8 @@ class NearbyJob(QObject):
             if len(rows) >= NEARBY_LIMIT:
                 break
         panel.set_rows(rows)
-        panel.show_point(pin, len(rows))
+        statuses = ctx.map_filter.statuses
+        panel.show_point(pin, len(rows), "" if not statuses.hidden else statuses.describe())
         self.nearbyUpdated.emit(rows)
 
     def stop(self) -> None:

@@ -140,7 +140,8 @@ class NearbyPanel(QWidget):
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         return [k for k in (self.model.key_at(r) for r in rows) if k]
 
-    def show_point(self, point: tuple[float, float] | None, count: int = 0) -> None:
+    def show_point(self, point: tuple[float, float] | None, count: int = 0, filtered: str = "") -> None:
+        """The header; `filtered` says what the map's status filter hides ("" when nothing)."""
         self._has_pin = point is not None
         self._update_buttons()
         if point is None:
@@ -151,6 +152,7 @@ class NearbyPanel(QWidget):
         what = "available units" if self.available_only.isChecked() else "units"
         self.header.setText(
             f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km (straight-line distance)"
+            + (f"; {filtered[0].lower()}{filtered[1:]} (status filter)" if filtered else "")
         )
 
     def set_rows(self, rows: list[NearbyRow]) -> None:
