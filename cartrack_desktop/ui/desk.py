@@ -28,7 +28,7 @@ from .jobs.keys import Keys
 from .jobs.map_filter import MapFilterJob
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
-from .jobs.screenshot import save_screenshot
+from .jobs.screenshot import ScreenshotJob, save_screenshot
 from .jobs.search import UnitSearch
 from .jobs.stats import StatsJob
 from .jobs.status_bar import StatusBar
@@ -67,6 +67,7 @@ class Desk:
         self.replay = ReplayJob(ctx)
         self.arrivals = Arrivals(ctx, self.dispatch_link)
         self.keys = Keys(ctx, self.incidents)
+        self.screenshots = ScreenshotJob(ctx, self.frames, self.ticker)
         self.channel.pageReady.connect(self._on_page_ready)
 
     # ---- what tests and tools reach for --------------------------------------------------------
@@ -125,5 +126,6 @@ class Desk:
         self.status_bar.stop()
 
     def save_screenshot(self, path: Path) -> bool:
+        """The window now (scripts); --screenshot waits for the panels to agree (ScreenshotJob.take)."""
         self.ticker.tick()  # panels and status bar as of now
         return save_screenshot(self.window, path, self.ctx.errors)

@@ -321,3 +321,36 @@ def test_tooltip_stays_inside_the_map(qtbot, app, redis_url, corner):
     img = map_image(app)
     mid = img.pixelColor(box["left"] + box["width"] // 2, box["top"] + 2)
     assert max(mid.red(), mid.green(), mid.blue()) < 90, mid.name()
+
+
+# ---- --screenshot ------------------------------------------------------------------------------------
+def test_screenshot_is_taken_once_the_panels_show_what_the_map_draws(qtbot, launcher, redis_url, mongo_uri,
+                                                                     mongo_db_name, forget_filter, tmp_path):
+    shot = tmp_path / "window.png"
+    app = start_app(launcher, redis_url, mongo_uri, mongo_db_name, screenshot=shot)
+    reports = []
+    app.desk.screenshots.saved.connect(reports.append)
+    t = time.time()
+    units = grid_positions(t) + [Position(f"X-{k:04d}", 33.9 + (k // 50) * 0.002, -84.5 + (k % 50) * 0.002,
+                                          20.0, 0.0, t) for k in range(2100)]   # 3,000, in three ticks
+    write_units(qtbot, redis_url, units[:1000])
+    qtbot.waitUntil(lambda: app.desk.frames.units_drawn, timeout=15_000)   # the map shows the first ones ...
+    for k in range(1000, len(units), 1000):                                 # ... while the rest arrive
+        write_units(qtbot, redis_url, units[k:k + 1000])
+    qtbot.waitUntil(lambda: bool(reports), timeout=60_000)
+    r = reports[0]
+    assert r.saved and r.consistent, r
+    assert r.on_map == 3000 and r.status_text == "Live units: 3000" and "· 3000 live" in r.fleet_text
+    assert page_state(qtbot, app)["units"] == 3000
+    # the picture shows those texts: the status bar field and the Fleet summary as they render now
+    img = QImage(str(shot))
+    window = app.window
+    for widget in (window.st_units, window.fleet.summary):
+        if not widget.isVisible():
+            continue
+        at = widget.mapTo(window, QPoint(0, 0))
+        crop = img.copy(at.x(), at.y(), widget.width(), widget.height())
+        ref = widget.grab().toImage().convertToFormat(crop.format())
+        differ = sum(crop.pixelColor(x, y) != ref.pixelColor(x, y)
+                     for x in range(widget.width()) for y in range(widget.height()))
+        assert differ == 0, (widget.objectName(), differ)   # one digit of another count differs in ~10 pixels
