@@ -14,6 +14,8 @@
  * crowded frame gets cheaper, not dearer (`make bench`, map_apply, and the page's drawMs).
  */
 
+import { SpriteCache } from './spritecache.js';
+
 export const CELL_PX = 80;               // cluster cell side, in screen pixels
 export const CLUSTER_MIN = 4;            // this many aggregable units in a cell make a cluster
 export const NO_CLUSTERS_FROM_ZOOM = 17; // from this zoom on, every unit is drawn on its own
@@ -24,6 +26,8 @@ const FONT = '700 11px system-ui, "DejaVu Sans", sans-serif';
 const DISC_FILL = 'rgba(255, 255, 255, 0.94)';
 const TEXT_FILL = '#212121';
 const EDGE = 'rgba(0, 0, 0, 0.35)';
+const RING_STEPS = 72;         // ring shares are drawn to 5 degrees: clusters alike share one bitmap
+const SPRITES_MAX = 600;
 
 // "7", "950", "1.2k", "12k": the count as it fits in a disc.
 export function countText(n) {
@@ -43,6 +47,7 @@ export class Density {
     this.cap = 0;
     this.nClusters = 0;
     this.aggregated = 0;
+    this.sprites = new SpriteCache(SPRITES_MAX);
     this._grow(256);
   }
 
@@ -151,37 +156,70 @@ export class Density {
 
   size(j) { return this.count[this.cellOf[j]]; }
 
-  // Discs, rings and counts; colorOf(cat) is the category's colour.
-  draw(ctx, colorOf) {
-    if (!this.nClusters) { return; }
-    ctx.globalAlpha = 1;
-    ctx.font = FONT;
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    const C = this.C, byCat = this.byCat;
+  // Each category's share of cluster j's ring in RING_STEPS (at least one step for any present).
+  _shares(j) {
+    const C = this.C, base = this.cellOf[j] * C, n = this.count[this.cellOf[j]], out = [];
+    let left = RING_STEPS;
+    for (let c = 0; c < C; c++) {
+      const m = this.byCat[base + c];
+      const q = m ? Math.max(1, Math.round(RING_STEPS * m / n)) : 0;
+      out.push(Math.min(q, left));
+      left -= out[c];
+    }
+    for (let c = C - 1; c >= 0 && left > 0; c--) { if (out[c]) { out[c] += left; left = 0; } }
+    return out;
+  }
+
+  // Cluster j's bitmap (disc, ring, count), from the cache.
+  sprite(j, colorOf, dpr) {
+    const n = this.count[this.cellOf[j]], r = Math.round(this.cr[j] * 2) / 2;
+    const text = countText(n), shares = this._shares(j);
+    const side = Math.ceil(2 * r + 2);
+    return this.sprites.get(text + '|' + r + '|' + shares.join(','), side, side, dpr,
+      (g) => paintDisc(g, side / 2, r, text, shares, colorOf));
+  }
+
+  // Every cluster into the fleet layer's pixel buffer (sprites.js), over the arrows.
+  stamp(stamper, colorOf, dpr) {
     for (let j = 0; j < this.nClusters; j++) {
-      const x = this.cx[j], y = this.cy[j], r = this.cr[j], k = this.cellOf[j], n = this.count[k];
-      ctx.beginPath();
-      ctx.arc(x, y, r, 0, 2 * Math.PI);
-      ctx.fillStyle = DISC_FILL;
-      ctx.fill();
-      ctx.lineWidth = 1;
-      ctx.strokeStyle = EDGE;
-      ctx.stroke();
-      ctx.lineWidth = RING_PX;
-      let a = -Math.PI / 2;
-      for (let c = 0; c < C; c++) {
-        const m = byCat[k * C + c];
-        if (!m) { continue; }
-        const b = a + 2 * Math.PI * m / n;
-        ctx.beginPath();
-        ctx.arc(x, y, r - RING_PX / 2 - 0.5, a, b);
-        ctx.strokeStyle = colorOf(c);
-        ctx.stroke();
-        a = b;
-      }
-      ctx.fillStyle = TEXT_FILL;
-      ctx.fillText(countText(n), x, y + 0.5);
+      const s = SpriteCache.words(this.sprite(j, colorOf, dpr));
+      stamper.stampBitmap(s, Math.round(this.cx[j] - s.w / 2), Math.round(this.cy[j] - s.h / 2));
     }
   }
+
+  // Every cluster drawn on the canvas (zoomed out, where units are squares drawn as paths).
+  draw(ctx, colorOf, dpr) {
+    ctx.globalAlpha = 1;
+    for (let j = 0; j < this.nClusters; j++) {
+      const s = this.sprite(j, colorOf, dpr);
+      ctx.drawImage(s.canvas, Math.round(this.cx[j] - s.w / 2), Math.round(this.cy[j] - s.h / 2), s.w, s.h);
+    }
+  }
+}
+
+// One cluster's disc at (c, c): white, a thin edge, the ring split by shares, the count.
+function paintDisc(g, c, r, text, shares, colorOf) {
+  g.beginPath();
+  g.arc(c, c, r, 0, 2 * Math.PI);
+  g.fillStyle = DISC_FILL;
+  g.fill();
+  g.lineWidth = 1;
+  g.strokeStyle = EDGE;
+  g.stroke();
+  g.lineWidth = RING_PX;
+  let a = -Math.PI / 2;
+  shares.forEach((q, cat) => {
+    if (!q) { return; }
+    const b = a + 2 * Math.PI * q / RING_STEPS;
+    g.beginPath();
+    g.arc(c, c, r - RING_PX / 2 - 0.5, a, b);
+    g.strokeStyle = colorOf(cat);
+    g.stroke();
+    a = b;
+  });
+  g.font = FONT;
+  g.textAlign = 'center';
+  g.textBaseline = 'middle';
+  g.fillStyle = TEXT_FILL;
+  g.fillText(text, c, c + 0.5);
 }

@@ -8,6 +8,8 @@
  * Text is drawn on the canvas (never markup).
  */
 
+import { SpriteCache } from './spritecache.js';
+
 export const LABELS_FROM_ZOOM = 12;   // the zoom from which units are arrows
 const FONT = '600 11px system-ui, "DejaVu Sans", sans-serif';
 const H_PX = 15;
@@ -19,12 +21,14 @@ const MAX_LABELS = 400;   // per frame: beyond that the map is too busy to read 
 const MAX_TRIES = 4000;   // units considered per frame
 const MAX_SIGN_CHARS = 24;
 const WIDTH_CACHE_MAX = 100000;
+const SPRITES_MAX = 2000;      // drawn labels kept as bitmaps (call sign x status)
 const BOX_FILL = 'rgba(255, 255, 255, 0.88)';
 const TEXT_FILL = '#1a1a1a';
 
 export class Labels {
   constructor() {
     this.widths = new Map();   // text -> measured width (call signs rarely change)
+    this.sprites = new SpriteCache(SPRITES_MAX);
     this.boxes = [];           // [x0, y0, x1, y1] of placed labels and obstacles
     this.placed = [];          // {i, x0, y0, x1, y1, text} drawn this frame
     this.grid = [];
@@ -137,27 +141,13 @@ export class Labels {
     }
   }
 
-  draw(ctx, fleet, colorOf) {
+  // The placed labels into the fleet layer's pixel buffer (sprites.js), each a cached bitmap.
+  stamp(stamper, fleet, colorOf, dpr) {
     const placed = this.placed;
-    if (!placed.length) { return; }
-    ctx.globalAlpha = 1;
-    ctx.font = FONT;
-    ctx.textAlign = 'left';
-    ctx.textBaseline = 'middle';
-    ctx.fillStyle = BOX_FILL;
     for (let p = 0; p < placed.length; p++) {
-      const b = placed[p];
-      ctx.fillRect(b.x0, b.y0, b.x1 - b.x0, H_PX);
-    }
-    for (let p = 0; p < placed.length; p++) {
-      const b = placed[p];
-      ctx.fillStyle = colorOf(fleet.status[b.i]);
-      ctx.fillRect(b.x0, b.y0, STRIPE_PX, H_PX);
-    }
-    ctx.fillStyle = TEXT_FILL;
-    for (let p = 0; p < placed.length; p++) {
-      const b = placed[p];
-      ctx.fillText(b.text, b.x0 + STRIPE_PX + PAD_PX, b.y0 + H_PX / 2 + 0.5);
+      const b = placed[p], st = fleet.status[b.i], w = b.x1 - b.x0;
+      const s = this.sprites.get(b.text + '|' + st, w, H_PX, dpr, (g) => paintLabel(g, b.text, w, colorOf(st)));
+      stamper.stampBitmap(SpriteCache.words(s), b.x0, b.y0);
     }
   }
 
@@ -165,4 +155,17 @@ export class Labels {
   report(fleet) {
     return this.placed.map((b) => ({ id: fleet.ids[b.i], x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
   }
+}
+
+// One label: a white box, the status colour down its left edge, the call sign.
+function paintLabel(g, text, w, color) {
+  g.fillStyle = BOX_FILL;
+  g.fillRect(0, 0, w, H_PX);
+  g.fillStyle = color;
+  g.fillRect(0, 0, STRIPE_PX, H_PX);
+  g.font = FONT;
+  g.textAlign = 'left';
+  g.textBaseline = 'middle';
+  g.fillStyle = TEXT_FILL;
+  g.fillText(text, STRIPE_PX + PAD_PX, H_PX / 2 + 0.5);
 }

@@ -181,16 +181,22 @@ export class FleetLayer {
     const zoom = map.getZoom();
     const groupOf = (j) => palette.group(this.fleet.status[j], p.now - this.fleet.ts[j], view.live);
     if (zoom >= ARROWS_FROM_ZOOM) {
-      this.stamper.stampArrows(ctx, this.fleet, this.groups, this.dpr);   // puts pixels: first
-      this.density.draw(ctx, this.colorOfCategory);
-      this.stamper.drawOnTop(ctx, this.fleet, this.top, groupOf, this.dpr);
+      // one pixel buffer, put on the canvas at once: arrows, then the cluster discs over them, then
+      // the units that must be seen over those, then the labels
+      const stamper = this.stamper;
+      stamper.begin(ctx, this.dpr);
+      stamper.stampArrows(this.fleet, this.groups);
+      this.density.stamp(stamper, this.colorOfCategory, this.dpr);
+      stamper.blendArrows(this.fleet, this.top, groupOf);
+      this._labels(zoom, size, p.trackedIdx);
+      stamper.put(ctx);
     } else {
       this._squares(this.groups);
-      this.density.draw(ctx, this.colorOfCategory);
+      this.density.draw(ctx, this.colorOfCategory, this.dpr);
       this._squareList(this.top, groupOf);
+      this.labels.begin(size);   // none this far out
     }
     ctx.globalAlpha = 1;
-    this._labels(zoom, size, p.trackedIdx);
     this._ring(view.highlight, HIGHLIGHT_RING);
     this._ring(view.hover, HOVER_RING);
     this.onDrawn(t, p.trackedIdx);
@@ -212,7 +218,7 @@ export class FleetLayer {
       labels.block(x, y, x + labels.width(ctx, labels.text(fleet, trackedIdx)) + b.pad, y + b.h);
     }
     labels.placeAll(ctx, fleet, this.top, this.groups);
-    labels.draw(ctx, fleet, this.colorOfStatus);
+    labels.stamp(this.stamper, fleet, this.colorOfStatus, this.dpr);
   }
 
   _squares(groups) {

@@ -295,7 +295,7 @@ def _deg_per_px(zoom: int) -> float:
 @pytest.mark.parametrize("corner", ["right", "bottom-right"])
 def test_tooltip_stays_inside_the_map(qtbot, app, redis_url, corner):
     unit = ("EDGE-1", 33.75, -84.39)
-    write_units(qtbot, redis_url, [Position(*unit, 42.0, 90.0, time.time())])
+    write_units(qtbot, redis_url, [Position(*unit, 0.0, 90.0, time.time())])   # parked: it stays at the edge
     qtbot.waitUntil(lambda: page_state(qtbot, app)["units"] == 1, timeout=10_000)
     zoom = 16
     size = page_state(qtbot, app)["size"]
