@@ -1,9 +1,9 @@
 /*
  * Call-sign labels beside the arrows, decluttered: a label is placed only where it overlaps no
- * other label and no cluster disc (tried right of the arrow, then left, above, below), so labels
- * never cover each other; a unit whose label does not fit simply has none. Units that must be
- * seen (always shown, assigned) are placed first, then those labelled in the last frame (labels
- * do not hop between neighbours as units move), then the rest. Collision checks go through a
+ * other label (tried right of the arrow, then left, above, below), so labels never cover each
+ * other; a unit whose label does not fit simply has none. Units that must be seen (always shown,
+ * assigned) are placed first, over cluster discs if need be; then, only where no disc is, those
+ * labelled in the last frame (labels do not hop between neighbours as units move), then the rest. Collision checks go through a
  * coarse grid of the placed boxes, so each try looks at a few boxes, not at all of them.
  * Text is drawn on the canvas (never markup).
  */
@@ -122,6 +122,7 @@ export class Labels {
   // Labels for the units in `first`, then for those in `lists` (arrays of indices) labelled in the
   // last frame, then for the others. Leaves fleet.labelled at 1 for the units labelled now, 0 for
   // the others tried (the fleet layer clears it for units not drawn on their own).
+  // (May be called more than once a frame, with obstacles added in between.)
   placeAll(ctx, fleet, first, lists) {
     const labelled = fleet.labelled;
     for (let k = 0; k < first.length; k++) { labelled[first[k]] = this.place(ctx, fleet, first[k]) ? 2 : 3; }

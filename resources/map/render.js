@@ -209,15 +209,18 @@ export class FleetLayer {
     const labels = this.labels, density = this.density, ctx = this.ctx, fleet = this.fleet;
     labels.begin(size);
     if (zoom < LABELS_FROM_ZOOM) { return; }
-    for (let j = 0; j < density.nClusters; j++) {
-      const r = density.cr[j];
-      labels.block(density.cx[j] - r, density.cy[j] - r, density.cx[j] + r, density.cy[j] + r);
-    }
     if (trackedIdx !== undefined && fleet.vis[trackedIdx]) {   // its DOM label is there
       const b = TRACKED_LABEL_BOX, x = fleet.sx[trackedIdx] + b.dx, y = fleet.sy[trackedIdx] + b.dy;
       labels.block(x, y, x + labels.width(ctx, labels.text(fleet, trackedIdx)) + b.pad, y + b.h);
     }
-    labels.placeAll(ctx, fleet, this.top, this.groups);
+    // the units that must be seen are labelled first, over cluster discs if need be; the others
+    // only where no disc is
+    labels.placeAll(ctx, fleet, this.top, []);
+    for (let j = 0; j < density.nClusters; j++) {
+      const r = density.cr[j];
+      labels.block(density.cx[j] - r, density.cy[j] - r, density.cx[j] + r, density.cy[j] + r);
+    }
+    labels.placeAll(ctx, fleet, [], this.groups);
     labels.stamp(this.stamper, fleet, this.colorOfStatus, this.dpr);
   }
 
