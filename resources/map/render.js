@@ -22,6 +22,8 @@ const MAX_FRAME_GAP_MS = 250;
 const MARGIN_PX = 12;         // units this far off the canvas still count as visible (part of an arrow shows)
 const HIGHLIGHT_RING = { color: '#1565c0', r: 14, w: 3 };   // a unit hovered in a list or found by search
 const HOVER_RING = { color: '#212121', r: 12, w: 2 };       // the unit under the mouse
+const FLEET_PANE = 'ctFleet';
+const FLEET_PANE_Z = 450;     // Leaflet's overlay pane is 400, shadows 500, markers 600
 const TOP_MAX = 1000;         // units drawn above the clusters one by one; beyond, stamped with the rest
 const TRACKED_LABEL_BOX = { dx: 16, dy: -10, h: 20, pad: 14 };  // where overlays/tracked.js puts its label
 
@@ -49,7 +51,14 @@ export class FleetLayer {
     this.colorOfStatus = (si) => palette.colors[si];
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'ct-fleet-canvas';
-    map.getContainer().appendChild(this.canvas);
+    // In a pane of its own between the overlays (the pin's radius, trails) and the markers (the
+    // incident pin, incidents, the tracked unit), so discs and labels never hide those markers.
+    // The pane moves with the map while it is dragged; each drawing puts the canvas back at the
+    // container's top-left (units are drawn in container pixels).
+    const pane = map.createPane(FLEET_PANE);
+    pane.style.zIndex = String(FLEET_PANE_Z);
+    pane.style.pointerEvents = 'none';
+    pane.appendChild(this.canvas);
     this.ctx = this.canvas.getContext('2d');
     this.dpr = 1;
     this.rafPending = false;
@@ -177,6 +186,7 @@ export class FleetLayer {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, size.x, size.y);
     if (view.zooming) { return false; }
+    L.DomUtil.setPosition(this.canvas, map.containerPointToLayerPoint([0, 0]));
     const p = this._project(t, size);
     const zoom = map.getZoom();
     const groupOf = (j) => palette.group(this.fleet.status[j], p.now - this.fleet.ts[j], view.live);
