@@ -268,7 +268,13 @@ def test_status_filter_applies_to_map_nearby_and_fleet_and_is_remembered(qtbot, 
     st = settled_state(qtbot, app, check=lambda s: s["density"]["clusters"] > 0)
     assert st["density"]["aggregated"] == GRID_N * GRID_N - 4
     assert all("out_of_service" not in c["byStatus"] for c in st["density"]["clusterList"])
-    # the tracked unit is shown whatever the filter
+    # a unit in alarm (always shown) is listed and drawn whatever the filter; so is the tracked unit
+    app.desk.ctx.map_filter.always.set("alarm", ["G-1415"])
+    qtbot.waitUntil(lambda: "G-1415" in _fleet_ids(app), timeout=5000)
+    qtbot.waitUntil(lambda: "G-1415" in {r.car_id for r in app.window.nearby.model.rows}, timeout=5000)
+    st = settled_state(qtbot, app, ids=["G-1415"], check=lambda s: s["unit"]["G-1415"]["drawn"])
+    app.desk.ctx.map_filter.always.set("alarm", [])
+    qtbot.waitUntil(lambda: "G-1415" not in _fleet_ids(app), timeout=5000)
     app.desk.tracking.track("G-1414")
     app.desk.channel.track("G-1414", follow=False)
     st = settled_state(qtbot, app, ids=["G-1414"], check=lambda s: s["unit"]["G-1414"]["visible"])

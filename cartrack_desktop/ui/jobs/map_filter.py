@@ -28,7 +28,7 @@ class MapFilterJob(QObject):
         button.shownChanged.connect(lambda value, on: f.statuses.set_shown(UnitStatus(value), on))
         button.showAllRequested.connect(lambda: f.statuses.set_hidden(()))
         f.statuses.changed.subscribe(lambda _hidden: self._on_statuses())
-        f.always.changed.subscribe(lambda _ids: self.send())
+        f.always.changed.subscribe(lambda _ids: self._on_always())
         ctx.session.subscribe(self._on_session)
         ctx.window.fleet.set_shown(lambda u: f.shows(u.car_id, u.status))
         self._show()
@@ -46,11 +46,15 @@ class MapFilterJob(QObject):
         statuses = self._ctx.map_filter.statuses
         self._ctx.window.status_filter.show_state(statuses.hidden, statuses.describe())
 
+    def _on_always(self) -> None:
+        if self._ctx.map_filter.statuses.hidden:   # only a filter can have hidden one of them
+            self._ctx.window.fleet.refilter()
+        self.send()
+
     def _on_session(self, changes: Changes) -> None:
         if Aspect.TRACKING in changes:   # the tracked unit is shown whatever the filter
             tracked = self._ctx.session.tracked
             self._ctx.map_filter.always.set("tracked", [] if tracked is None else [tracked])
-            self._ctx.window.fleet.refilter()
 
     def send(self) -> None:
         f = self._ctx.map_filter

@@ -32,6 +32,7 @@ class NearbyJob(QObject):
         panel.radiusChanged.connect(lambda _r: self.refresh())
         panel.availableOnlyChanged.connect(lambda _b: self.refresh())
         ctx.map_filter.statuses.changed.subscribe(lambda _hidden: self.refresh())
+        ctx.map_filter.always.changed.subscribe(lambda _ids: self.refresh())
         panel.hovered.connect(ctx.channel.highlight)
         ctx.session.subscribe(self._on_session)
 
