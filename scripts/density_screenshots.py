@@ -55,7 +55,7 @@ async def _stage(window: Any, desk: Any, units: int, out: Path, report: dict[str
         state = await desk.view.page_state()
         d = state["density"]
         shot = out / f"{units}_z{zoom}.png"
-        desk.save_screenshot(shot)
+        await desk.screenshots.take(shot)   # once the panels show what the map draws
         report[shot.name] = {"units": state["units"], "visible": state["visible"], "clusters": d["clusters"],
                              "aggregated": d["aggregated"], "individual": d["individual"],
                              "labels": len(d["labels"]), "drawMs": round(d["drawMs"], 1)}

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtWidgets import QApplication
 
 from ...services.infra.errors import ErrorBus
 from ..main_window import MainWindow
@@ -44,7 +45,10 @@ class ScreenshotReport:
 
 
 def save_screenshot(window: MainWindow, path: Path, errors: ErrorBus) -> bool:
-    window.repaint()   # the widgets as they are now, painted before the grab (not at the next event)
+    # The widgets as they are now: pending layouts first (a label whose text just grew keeps its
+    # old width until its layout runs), then painted before the grab (not at the next event).
+    QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    window.repaint()
     screen = window.screen()
     g = window.frameGeometry()
     pix = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height()) if screen is not None else window.grab()
