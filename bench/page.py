@@ -1,7 +1,8 @@
 """map_apply_*: one tick of N moving units applied by the real map page vs. a naive Leaflet page.
 
 Both pages run in this one process, in a 1280x800 window at the app's default zoom (12, where
-units are drawn as heading arrows), one after the other, fed the same synthetic fleet.
+ours draws the crowded cells as cluster discs and the rest as heading arrows; the naive page draws
+every unit as a marker), one after the other, fed the same synthetic fleet.
 Time = Python emit of the batch -> the moment the page has drawn it (the page's own wall-clock
 `drawnAt`, same machine clock): transfer + JSON decode + apply + draw + paint. Both pages stamp
 `drawnAt` the same way, from a setTimeout(0) queued in the animation frame after their updates,

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
+from .domain.dispatch import SYSTEM_ACTOR
+
 APP_NAME = "cartrack-desktop"
 DEFAULT_CARS = 25
 MAX_CARS = 100_000
@@ -202,8 +204,11 @@ def _attribution(setting: str, raw: str) -> str:
     return raw
 
 
-def _dispatcher(_setting: str, raw: str) -> str | None:
-    return (raw.strip()[:MAX_DISPATCHER_CHARS] or "dispatcher") if raw else None
+def _dispatcher(setting: str, raw: str) -> str | None:
+    name = (raw.strip()[:MAX_DISPATCHER_CHARS] or "dispatcher") if raw else None
+    if name is not None and name.casefold() == SYSTEM_ACTOR:
+        raise ConfigError(setting, f"{name!r} is reserved for the changes the system makes by itself")
+    return name
 
 
 def _rendering(setting: str, raw: str) -> str | None:
@@ -255,7 +260,8 @@ def _os_user() -> str:
         name = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
         name = ""
-    return name.strip()[:MAX_DISPATCHER_CHARS] or "dispatcher"
+    name = name.strip()[:MAX_DISPATCHER_CHARS]
+    return name if name and name.casefold() != SYSTEM_ACTOR else "dispatcher"
 
 
 def _default_data_dir() -> Path:

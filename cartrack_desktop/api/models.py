@@ -234,6 +234,8 @@ class SyncStatsOut(_Out):
     failures: int
     capture_failures: int
     last_success_at: float | None
+    last_cycle_id: int | None
+    last_taken_at: float | None
     last_error: Annotated[str, Field(max_length=400)]
     pending: int
     dropped: int

@@ -37,6 +37,10 @@ TRANSITIONS: dict[UnitStatus, frozenset[UnitStatus]] = {
     S.OUT_OF_SERVICE: frozenset({S.AVAILABLE}),
 }
 ASSIGNED = frozenset({S.DISPATCHED, S.EN_ROUTE, S.ON_SCENE})
+# Who made a change no person made: en route on movement, on scene on arrival, a status restored
+# from the record. Never a dispatcher's name (config refuses it as one); the instance that
+# observed the change is recorded beside it.
+SYSTEM_ACTOR = "system"
 
 
 class TransitionError(ValueError):
@@ -128,6 +132,7 @@ class TimelineEvent:
     by: str
     car_id: str | None = None
     note: str = ""
+    instance: str = ""      # for the system's own entries: the instance that observed the change
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +164,7 @@ class UnitAssignment:
     incident_id: str | None = None
     scene: tuple[float, float] | None = None
     since: float = 0.0
-    by: str = ""
+    by: str = ""            # the dispatcher who assigned the unit (kept through en route / on scene)
 
 
 def merge_incidents(a: Incident, b: Incident) -> Incident:

@@ -25,7 +25,7 @@ from .dispatch import (
     TimelineKind,
     UnitAssignment,
 )
-from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, UnitStatus
+from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, SyncRecord, UnitStatus
 
 Loads = Callable[[bytes | str], Any]
 
@@ -358,7 +358,8 @@ def decode_assignment(raw: bytes | str, car_id: str, *, loads: Loads = strict_js
 
 
 def encode_timeline_event(e: TimelineEvent) -> dict[str, Any]:
-    return {"id": e.event_id, "at": round(e.at, 3), "kind": e.kind, "by": e.by, "car_id": e.car_id, "note": e.note}
+    return {"id": e.event_id, "at": round(e.at, 3), "kind": e.kind, "by": e.by, "car_id": e.car_id, "note": e.note,
+            "instance": e.instance}
 
 
 def validate_timeline_event(obj: Any) -> TimelineEvent:
@@ -376,6 +377,7 @@ def validate_timeline_event(obj: Any) -> TimelineEvent:
         validate_text(obj.get("by", ""), "by", max_chars=NAME_MAX, allow_empty=True),
         None if car is None else validate_car_id(car),
         validate_text(obj.get("note", ""), "note", max_chars=NOTES_MAX, allow_empty=True),
+        validate_text(obj.get("instance", ""), "instance", max_chars=NAME_MAX, allow_empty=True),
     )
 
 
@@ -552,3 +554,25 @@ def decode_alarm_event(obj: dict[str, Any]) -> AlarmRaised | AlarmAcknowledged:
             at=_as_number(obj.get("at"), "at"),
         ))
     raise MessageRejected("bad_type", "alarm action")
+
+
+MAX_SYNC_CARS = 10_000_000
+MAX_SYNC_DURATION_S = 24 * 3600.0
+
+
+def validate_sync_record(obj: Any) -> SyncRecord:
+    """A `sync_stats` cycle document (written by any instance, so checked like any other input)."""
+    if not isinstance(obj, Mapping):
+        raise MessageRejected("not_object")
+    cycle = obj.get("_id")
+    cars = obj.get("cars")
+    if type(cycle) is not int or cycle < 0:
+        raise MessageRejected("bad_type", "cycle")
+    if type(cars) is not int or not 0 <= cars <= MAX_SYNC_CARS:
+        raise MessageRejected("bad_type", "cars")
+    duration = _opt_number(obj, "duration_s")
+    if duration is not None and not 0.0 <= duration <= MAX_SYNC_DURATION_S:
+        raise MessageRejected("bad_type", "duration_s")
+    return SyncRecord(cycle, _epoch(obj.get("taken_at"), "taken_at"), _epoch(obj.get("written_at"), "written_at"),
+                      cars, duration, validate_text(obj.get("instance", ""), "instance", max_chars=NAME_MAX,
+                                                    allow_empty=True))

@@ -129,3 +129,15 @@ class AlarmAck:
     car_id: str
     by: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One written sync cycle as MongoDB `sync_stats` records it: shared by every instance."""
+
+    cycle_id: int
+    taken_at: float
+    written_at: float
+    cars: int
+    duration_s: float | None     # None in records from before the duration was kept
+    instance: str                # which instance wrote it ("" in older records)

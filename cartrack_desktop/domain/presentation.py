@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .dispatch import PRIORITIES
+from .dispatch import ASSIGNED, PRIORITIES
 from .geo import COMPASS_POINTS
 from .models import UnitStatus
 
@@ -26,6 +26,10 @@ STATUS_COLORS: Mapping[UnitStatus, str] = MappingProxyType({
     UnitStatus.OUT_OF_SERVICE: "#607d8b",
 })
 STALE_COLOR = "#9e9e9e"
+
+# Units with these statuses are never aggregated into a map cluster (nor are the tracked unit and
+# units in alarm): a dispatcher must always see who is on the way and who is on scene.
+NEVER_AGGREGATED: frozenset[UnitStatus] = ASSIGNED
 
 # 1 = emergency ... 4 = routine (domain.dispatch.PRIORITIES)
 PRIORITY_COLORS: Mapping[int, str] = MappingProxyType({1: "#b71c1c", 2: "#ef6c00", 3: "#f9a825", 4: "#607d8b"})
@@ -76,6 +80,7 @@ def page_values() -> dict[str, Any]:
         "compass": list(COMPASS_POINTS),
         "fadeAfterS": FADE_AFTER_S,
         "staleAfterS": STALE_AFTER_S,
+        "neverAggregated": [s.value for s in UnitStatus if s in NEVER_AGGREGATED],
         "age": {
             "nowBelowS": AGE_NOW_BELOW_S,
             "steps": [{"belowS": s.below_s, "perS": s.per_s, "unit": s.unit, "decimals": s.decimals}

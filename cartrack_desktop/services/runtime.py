@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
@@ -29,9 +31,11 @@ from .history.fleet import Fleet
 from .history.reader import HistoryReader
 from .history.registry import FleetRegistry
 from .history.sync import LocationSync
+from .history.sync_status import SYNC_STATUS_EVERY_S, SyncStatusReader
 from .infra.embedded import EmbeddedServers
 from .infra.errors import ErrorBus
 from .infra.health import Health, HealthMonitor
+from .infra.instance import instance_name
 from .infra.lease import Lease
 from .infra.mongo import Doc
 from .infra.private_files import make_private, restrict_umask
@@ -58,6 +62,7 @@ ROADS_WAIT_S = 5.0            # the simulator waits this long at most for the ro
 class Runtime:
     def __init__(self, settings: Settings, *, errors: ErrorBus | None = None) -> None:
         self.settings = settings
+        self.instance = instance_name(settings.dispatcher)   # names this app in shared records
         self.errors = errors or ErrorBus()
         self.supervisor = Supervisor(self.errors)
         self.health = Health()
@@ -74,6 +79,7 @@ class Runtime:
         self.records: Records | None = None
         self.simulator: Simulator | None = None
         self.sync: LocationSync | None = None
+        self.sync_status: SyncStatusReader | None = None
         self.outbox: Outbox | None = None
         self.dispatch: DispatchService | None = None
         self.events: EventsListener | None = None
@@ -119,10 +125,12 @@ class Runtime:
         self.history = HistoryReader(db, rejections=self.mongo_rejections)
         self._registry = FleetRegistry(db, self.history, rejections=self.mongo_rejections)
         self.records = Records(db, rejections=self.mongo_rejections)
-        self.sync = LocationSync(self.store, BucketWriter(db, self._registry))
+        self.sync = LocationSync(self.store, BucketWriter(db, self._registry, instance=self.instance))
+        self.sync_status = SyncStatusReader(db, rejections=self.mongo_rejections)
         self.outbox = Outbox(self.records.apply, s.data_dir / "outbox", errors=self.errors)
         self.dispatch = DispatchService(self.store, self._registry, self.records, self.outbox,
-                                        dispatcher=s.dispatcher, rejections=self.redis_rejections)
+                                        dispatcher=s.dispatcher, instance=self.instance,
+                                        rejections=self.redis_rejections)
         self.dispatch.eta = EtaEstimator(self.store, self.roads)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
@@ -163,6 +171,9 @@ class Runtime:
         sync_lease = Lease(store.client, "sync")
         sup.start("sync-capture", lambda: sync_lease.run(sync.run_capture))
         sup.start("sync-writer", sync.run_writer)
+        if self.sync_status is not None:   # the last cycle any instance wrote: what every desktop shows
+            sup.start("sync-status", functools.partial(every, SYNC_STATUS_EVERY_S, self.sync_status.refresh,
+                                                       what="sync status", errors=(PyMongoError, OSError)))
         sup.start("outbox", self.outbox.run)
         sup.start("events", self.events.run)
         # en route / on scene from positions, for every assigned unit (compare-and-set: any instance may)

@@ -36,7 +36,6 @@ ReadyHook = Callable[["MainWindow", "Desk"], None]
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 4.5
-SCREENSHOT_SETTLE_S = 0.8   # after the first units are drawn, let the compositor present the frame
 
 
 def has_gpu() -> bool:
@@ -226,7 +225,7 @@ class _WindowLife:
         self.desk = Desk(self.window, self.runtime, self.errors)
 
     def _init_screenshot(self) -> None:
-        """--screenshot: once live units are drawn, and the compositor has presented them."""
+        """--screenshot: once live units are drawn and the panels agree with the map (ScreenshotJob)."""
         path = self.settings.screenshot
         if path is None:
             return
@@ -238,8 +237,7 @@ class _WindowLife:
                 drawn.set()
             frames.firstUnitsDrawn.connect(drawn.set)
             await drawn.wait()
-            await asyncio.sleep(SCREENSHOT_SETTLE_S)
-            self.desk.save_screenshot(path)
+            await self.desk.screenshots.take(path)
 
         self.desk.ctx.spawn(when_drawn(), "screenshot")
 

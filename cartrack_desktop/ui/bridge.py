@@ -39,6 +39,7 @@ class MapBridge(QObject):
     replayMoved = Signal(str)
     liveChanged = Signal(str)
     routesChanged = Signal(str)
+    filterChanged = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------

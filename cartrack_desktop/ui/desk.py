@@ -12,6 +12,7 @@ from pathlib import Path
 from ..services.infra.errors import ErrorBus
 from ..services.runtime import Runtime
 from ..view.fleet_view import FleetState
+from ..view.map_filter import MapFilter
 from ..view.session import Session
 from .jobs.arrivals import Arrivals
 from .jobs.audit import AuditJob
@@ -24,10 +25,11 @@ from .jobs.fleet_editor import FleetEditor
 from .jobs.frames import FramePump
 from .jobs.incidents import IncidentsJob
 from .jobs.keys import Keys
+from .jobs.map_filter import MapFilterJob
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
 from .jobs.routes import RoutesJob
-from .jobs.screenshot import save_screenshot
+from .jobs.screenshot import ScreenshotJob, save_screenshot
 from .jobs.search import UnitSearch
 from .jobs.stats import StatsJob
 from .jobs.status_bar import StatusBar
@@ -44,8 +46,9 @@ class Desk:
         self.session = Session()
         self.channel = PageChannel(window)
         self.ctx = ctx = DeskContext(window, runtime, errors, FleetState(on_reject=runtime.redis_rejections.reject),
-                                     self.session, self.channel, Notices(window))
+                                     self.session, self.channel, Notices(window), MapFilter())
         # live side
+        self.map_filter = MapFilterJob(ctx)
         self.frames = FramePump(ctx)
         self.feed = FeedLink(ctx, self.frames)
         self.ticker = Ticker(ctx)
@@ -66,6 +69,7 @@ class Desk:
         self.replay = ReplayJob(ctx)
         self.arrivals = Arrivals(ctx, self.dispatch_link)
         self.keys = Keys(ctx, self.incidents)
+        self.screenshots = ScreenshotJob(ctx, self.frames, self.ticker)
         self.channel.pageReady.connect(self._on_page_ready)
 
     # ---- what tests and tools reach for --------------------------------------------------------
@@ -102,6 +106,7 @@ class Desk:
 
     def _on_page_ready(self) -> None:
         """A (re)loaded page gets everything again: the units first, so the overlays can refer to them."""
+        self.map_filter.send()
         self.frames.push_all()
         self.nearby.send_pin()
         self.tracking.resend()
@@ -125,5 +130,6 @@ class Desk:
         self.status_bar.stop()
 
     def save_screenshot(self, path: Path) -> bool:
+        """The window now (scripts); --screenshot waits for the panels to agree (ScreenshotJob.take)."""
         self.ticker.tick()  # panels and status bar as of now
         return save_screenshot(self.window, path, self.ctx.errors)

@@ -27,6 +27,7 @@ from .panels.incidents import IncidentsPanel
 from .panels.nearby import NearbyPanel
 from .panels.replay import ReplayPanel
 from .panels.stats import StatsPanel
+from .panels.status_filter import StatusFilterButton
 from .panels.unit_detail import UnitPanel
 from .table_model import plain_label
 
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self._init_centre()
         self._init_search_bar()
+        self._init_filter_bar()
         self._init_docks()
         self._init_status_bar()
         self._init_shortcuts()
@@ -134,6 +136,15 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.search)
         self.search_result = plain_label("")
         tb.addWidget(self.search_result)
+        self.addToolBar(tb)
+
+    def _init_filter_bar(self) -> None:
+        """The status filter: what the map, Nearby units and Fleet show."""
+        tb = QToolBar("Status filter")
+        tb.setObjectName("filterToolbar")
+        tb.setMovable(False)
+        self.status_filter = StatusFilterButton()
+        tb.addWidget(self.status_filter)
         self.addToolBar(tb)
 
     def _init_docks(self) -> None:

@@ -82,6 +82,12 @@ class PageChannel(QObject):
         if (b := self._bridge()) is not None:
             b.unitMeta.emit(to_json(meta))
 
+    def set_filter(self, hidden: Sequence[str], always: Sequence[str]) -> None:
+        """What the map shows: statuses hidden by the dispatcher's filter (names) and units always shown
+        (never filtered, never aggregated into a cluster)."""
+        if (b := self._bridge()) is not None:
+            b.filterChanged.emit(to_json({"hidden": list(hidden), "always": list(always)}))
+
     def live_state(self, live: bool, reason: str) -> None:
         if (b := self._bridge()) is not None:
             b.liveChanged.emit(to_json({"live": live, "reason": reason}))

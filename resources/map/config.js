@@ -1,12 +1,13 @@
 /*
  * The page's config block: JSON written by Python (mapgen/page.py), read once at start.
  *
- * Status names, labels and colours, priority colours, compass points, the fade/stale thresholds
- * and the age wording come from cartrack_desktop/domain/presentation.py: the page keeps no copy.
+ * Status names, labels and colours, priority colours, compass points, the fade/stale thresholds,
+ * the age wording and the statuses never aggregated into a cluster come from
+ * cartrack_desktop/domain/presentation.py: the page keeps no copy.
  */
 
 const REQUIRED = ['statuses', 'staleColor', 'priorityColors', 'unknownPriorityColor', 'compass', 'fadeAfterS',
-  'staleAfterS', 'age'];
+  'staleAfterS', 'age', 'neverAggregated'];
 
 // The parsed config, checked and shaped for the modules: throws if Python sent something else.
 export function readConfig(doc) {
@@ -28,7 +29,8 @@ export function readConfig(doc) {
     compass: raw.compass,
     fadeS: raw.fadeAfterS,
     staleS: raw.staleAfterS,
-    age: raw.age
+    age: raw.age,
+    neverAggregated: raw.neverAggregated
   });
 }
 

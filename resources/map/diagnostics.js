@@ -74,8 +74,31 @@ function unitReport(page, id) {
     id: id, sign: fleet.signs[i], lat: fleet.fixLat[i], lng: fleet.fixLng[i], shownLat: d[0], shownLng: d[1],
     heading: fleet.hdg[i], speed: fleet.spd[i], ts: fleet.ts[i], x: p.x, y: p.y,
     visible: onScreen, status: page.config.statusNames[fleet.status[i]],
+    drawn: fleet.vis[i] === 1 && fleet.agg[i] === 0, aggregated: fleet.agg[i] === 1, labelled: fleet.labelled[i] === 1,
+    always: fleet.always[i] === 1,
     faded: age >= palette.fadeS && age < palette.staleS, stale: age >= palette.staleS || !view.live,
     trail: page.trail.length(i)
+  };
+}
+
+const MAX_CLUSTERS_REPORTED = 500;
+
+// Clusters and labels as drawn in the last frame (the tests check them against the pixels).
+function densityReport(page) {
+  const layer = page.fleetLayer, d = layer.density, config = page.config;
+  const clusters = [];
+  for (let j = 0; j < d.nClusters && j < MAX_CLUSTERS_REPORTED; j++) {
+    const byStatus = {};
+    d.counts(j).forEach((m, c) => {
+      if (m) { byStatus[c < config.statusNames.length ? config.statusNames[c] : 'stale'] = m; }
+    });
+    clusters.push({ key: d.key(j), x: d.cx[j], y: d.cy[j], r: d.cr[j], n: d.size(j), byStatus: byStatus });
+  }
+  return {
+    active: d.active, clusters: d.nClusters, aggregated: d.aggregated, individual: layer.individual,
+    drawMs: layer.lastDrawMs, clusterList: clusters, labels: layer.labels.report(page.fleet),
+    hidden: config.statusNames.filter((name, si) => page.view.hidden[si] === 1),
+    always: page.fleet.alwaysIds.size
   };
 }
 
@@ -89,6 +112,8 @@ export function pageState(page, ask) {
     hover: view.hover, highlight: view.highlight, zoom: map.getZoom(),
     center: [map.getCenter().lat, map.getCenter().lng], size: [map.getSize().x, map.getSize().y],
     tooltip: page.tooltip.shown(),
+    density: densityReport(page),
+    clusterList: page.clusterList.state(),
     trackedLabel: page.tracked.label(),
     pinLabel: page.pin.label(),
     incidents: page.incidents.ids(),

@@ -11,7 +11,9 @@
 
 import { nowMs, wallS } from './clock.js';
 import { readConfig } from './config.js';
+import { ClusterActions } from './clusters.js';
 import { BatchReports, PageErrors, pageState } from './diagnostics.js';
+import { ClusterList } from './overlays/cluster_list.js';
 import { IncidentsLayer } from './overlays/incidents.js';
 import { PausedNotice } from './overlays/paused.js';
 import { PinLayer } from './overlays/pin.js';
@@ -73,6 +75,18 @@ function centre(page, c) {
   page.map.setView([c.lat, c.lng], c.zoom || page.map.getZoom(), { animate: false });
 }
 
+// What the map shows: statuses the dispatcher hid, and units Python always shows (tracked, alarm).
+function setFilter(page, f) {
+  const view = page.view, config = page.config;
+  view.hidden.fill(0);
+  (Array.isArray(f.hidden) ? f.hidden : []).forEach((name) => {
+    const si = config.statusIndex.get(name);
+    if (si !== undefined) { view.hidden[si] = 1; }
+  });
+  page.fleet.setAlways((Array.isArray(f.always) ? f.always : []).filter((id) => typeof id === 'string'));
+  page.fleetLayer.schedule();
+}
+
 function setLive(page, l) {
   page.paused.set(l);
   page.fleetLayer.schedule();
@@ -97,6 +111,7 @@ const INBOUND = {
   replayMoved: ['replay', (page, text) => page.replay.move(JSON.parse(text))],
   liveChanged: ['live', (page, text) => setLive(page, JSON.parse(text))],
   routesChanged: ['routes', (page, text) => page.routes.set(JSON.parse(text))],
+  filterChanged: ['filter', (page, text) => setFilter(page, JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -110,15 +125,28 @@ function wireBridge(page) {
 }
 
 // ---------------------------------------------------------------- map and keyboard -> Python
+// The cluster under container point p (its key), or null.
+function clusterAt(page, p) {
+  const j = page.fleetLayer.density.hit(p.x, p.y);
+  return j >= 0 ? page.fleetLayer.density.key(j) : null;
+}
+
 function wireClicks(page) {
   const { map, fleet, view } = page;
   let clickTimer = null;
   map.on('click', (e) => {
     if (clickTimer !== null) { clearTimeout(clickTimer); }
     const ll = e.latlng;
+    const onUnit = hitTest(fleet, view, e.containerPoint.x, e.containerPoint.y) >= 0;
+    const cluster = onUnit ? null : clusterAt(page, e.containerPoint);
+    page.clusterList.hide();
     clickTimer = setTimeout(() => {
       clickTimer = null;
-      page.bridge.mapClicked(ll.lat, ll.lng);
+      if (cluster !== null) {      // a cluster: zoom in to split it, or list its units
+        page.clusterActions.click(cluster);
+      } else {
+        page.bridge.mapClicked(ll.lat, ll.lng);
+      }
     }, CLICK_DELAY_MS);
   });
   map.on('dblclick', (e) => {
@@ -144,18 +172,21 @@ function wireHover(page) {
       if (!mouse) { return; }
       const i = hitTest(fleet, view, mouse.x, mouse.y);
       const id = i >= 0 ? fleet.ids[i] : null;
-      map.getContainer().classList.toggle('ct-over-unit', id !== null);
+      const cluster = id === null ? clusterAt(page, mouse) : null;
+      map.getContainer().classList.toggle('ct-over-unit', id !== null || cluster !== null);
+      view.hoverCluster = cluster;
       if (id !== view.hover) {
         view.hover = id;
         fleetLayer.schedule();
       }
-      tooltip.update();
+      tooltip.update(page.clusterActions);
     });
   });
   map.on('mouseout', () => {
     mouse = null;
     view.hover = null;
-    tooltip.update();
+    view.hoverCluster = null;
+    tooltip.update(page.clusterActions);
     fleetLayer.schedule();
   });
 }
@@ -165,19 +196,30 @@ function wireMap(page) {
   wireClicks(page);
   wireHover(page);
   map.on('dragstart', () => {
+    page.clusterList.hide();
     if (view.following) {
       view.following = false;
       page.bridge.followChanged(false);
     }
   });
-  map.on('zoomstart', () => { view.zooming = true; fleetLayer.schedule(); });
+  map.on('zoomstart', () => {
+    view.zooming = true;
+    view.hoverCluster = null;     // clusters are remade at the new zoom
+    page.clusterList.hide();
+    fleetLayer.schedule();
+  });
   map.on('zoomend', () => { view.zooming = false; fleetLayer.schedule(); });
   map.on('move resize', () => { fleetLayer.schedule(); });
   map.on('resize', () => { fleetLayer.resize(); });
   document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { page.clusterList.hide(); }
     if (KEYS.has(e.key)) { page.bridge.keyPressed(e.key); }
   });
-  setInterval(() => { fleetLayer.schedule(); page.tooltip.update(); page.trail.refresh(); }, CLOCK_TICK_MS);
+  setInterval(() => {
+    fleetLayer.schedule();
+    page.tooltip.update(page.clusterActions);
+    page.trail.refresh();
+  }, CLOCK_TICK_MS);
 }
 
 // ---------------------------------------------------------------- start
@@ -188,7 +230,10 @@ function findMap() {
 
 // Every part of the page, built once; the view state is what several of them read.
 function buildPage(config, map) {
-  const view = { tracked: null, following: false, highlight: null, hover: null, live: true, zooming: false };
+  const view = {
+    tracked: null, following: false, highlight: null, hover: null, hoverCluster: null, live: true, zooming: false,
+    hidden: new Uint8Array(config.statusNames.length)   // 1: status hidden by the dispatcher's filter
+  };
   const fleet = new Units(UNIT_CAPACITY, config.statusIndex);
   const palette = new Palette(config);
   const tracked = new TrackedLayer(map, fleet, view, palette);
@@ -196,7 +241,9 @@ function buildPage(config, map) {
     config: config, map: map, view: view, fleet: fleet, palette: palette, tracked: tracked, errors: errors,
     bridge: null, wire: new WireDecoder()
   };
-  page.fleetLayer = new FleetLayer(map, fleet, view, palette, (t, idx) => tracked.update(t, idx));
+  page.fleetLayer = new FleetLayer(map, fleet, view, palette, config, (t, idx) => tracked.update(t, idx));
+  page.clusterList = new ClusterList(map, config, (id) => { if (page.bridge) { page.bridge.unitDoubleClicked(id); } });
+  page.clusterActions = new ClusterActions(map, fleet, page.fleetLayer.density, page.clusterList);
   page.tooltip = new Tooltip(map, fleet, view, config);
   page.paused = new PausedNotice(map, view);
   page.trail = new TrailLayer(map, fleet, view);

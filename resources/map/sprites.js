@@ -83,25 +83,37 @@ export class ArrowStamper {
       for (let h = 0; h < HEADINGS; h++) { rowSprites.push(cutSprite(painted.words, painted.canvas.width, side, r, h, W)); }
       sprites.push(rowSprites);
     }
-    this.atlas = { sprites: sprites, half: side >> 1, W: W, dpr: dpr };
+    this.atlas = { sprites: sprites, half: side >> 1, W: W, dpr: dpr, canvas: painted.canvas, side: side };
     return this.atlas;
   }
 
-  // Stamps the units listed in groups[g] (indices into fleet, at fleet.sx/sy in CSS pixels).
-  stampArrows(ctx, fleet, groups, dpr) {
-    const W = ctx.canvas.width;
-    const H = ctx.canvas.height;
-    const atlas = this._atlasFor(W, dpr);
+  // A new frame: an empty pixel buffer the size of the canvas (cleared only if the last frame wrote).
+  begin(ctx, dpr) {
+    const W = ctx.canvas.width, H = ctx.canvas.height;
+    this.dpr = dpr;
+    this.atlasNow = this._atlasFor(W, dpr);
     if (!this.stamp || this.stamp.img.width !== W || this.stamp.img.height !== H) {
       const img = ctx.createImageData(W, H);
-      this.stamp = { img: img, px: new Int32Array(img.data.buffer) };
+      this.stamp = { img: img, px: new Int32Array(img.data.buffer), W: W, H: H, dirty: false };
+    } else if (this.stamp.dirty) {
+      this.stamp.px.fill(0);
     }
-    const px = this.stamp.px;
+    this.stamp.dirty = false;
+  }
+
+  // Puts the buffer on the canvas at once, if anything was stamped into it.
+  put(ctx) {
+    if (this.stamp.dirty) { ctx.putImageData(this.stamp.img, 0, 0); }
+  }
+
+  // Stamps the units listed in groups[g] (indices into fleet, at fleet.sx/sy in CSS pixels).
+  stampArrows(fleet, groups) {
+    const dpr = this.dpr, atlas = this.atlasNow, px = this.stamp.px, W = this.stamp.W, H = this.stamp.H;
     const m = atlas.half + 1;
     let q, at, d, w;
-    px.fill(0);
     for (let g = 0; g < groups.length; g++) {
       const list = groups[g];
+      if (list.length) { this.stamp.dirty = true; }
       const row = atlas.sprites[g];
       for (let k = 0; k < list.length; k++) {
         const j = list[k];
@@ -134,6 +146,50 @@ export class ArrowStamper {
         }
       }
     }
-    ctx.putImageData(this.stamp.img, 0, 0);
   }
+
+  // Stamps the units in `list` over everything stamped so far, blended (the few units that must
+  // stay visible above the cluster discs, faded ones included). groupOf(j): unit j's colour group.
+  blendArrows(fleet, list, groupOf) {
+    const dpr = this.dpr, atlas = this.atlasNow, px = this.stamp.px, W = this.stamp.W, H = this.stamp.H;
+    for (let k = 0; k < list.length; k++) {
+      const j = list[k];
+      const sp = atlas.sprites[groupOf(j)][Math.round(fleet.hdg[j] / HEADING_STEP) % HEADINGS];
+      const cx = Math.round(fleet.sx[j] * dpr), cy = Math.round(fleet.sy[j] * dpr);
+      const dx = sp.dx, dy = sp.dy, col = sp.col;
+      for (let q = 0; q < col.length; q++) {
+        const x = cx + dx[q], y = cy + dy[q];
+        if (x < 0 || y < 0 || x >= W || y >= H) { continue; }
+        const at = y * W + x;
+        px[at] = over(col[q], px[at]);
+      }
+      this.stamp.dirty = true;
+    }
+  }
+
+  // Stamps a bitmap ({words, pw, ph}: device pixels, as ImageData words) with its top-left at CSS
+  // pixel (x, y): mostly opaque pixels replace what is there, faint ones go only where it is empty.
+  stampBitmap(bm, x, y) {
+    const px = this.stamp.px, W = this.stamp.W, H = this.stamp.H, words = bm.words, pw = bm.pw;
+    const X = Math.round(x * this.dpr), Y = Math.round(y * this.dpr);
+    const r0 = Math.max(0, -Y), r1 = Math.min(bm.ph, H - Y), c0 = Math.max(0, -X), c1 = Math.min(pw, W - X);
+    for (let r = r0; r < r1; r++) {
+      const src = r * pw, dst = (Y + r) * W + X;
+      for (let c = c0; c < c1; c++) {
+        const w = words[src + c], a = w >>> 24;
+        if (a >= 128 || (a > 0 && px[dst + c] === 0)) { px[dst + c] = w; }
+      }
+    }
+    this.stamp.dirty = true;
+  }
+}
+
+// Source-over of two non-premultiplied RGBA words (ImageData's little-endian 0xAABBGGRR).
+function over(s, d) {
+  const sa = s >>> 24;
+  if (sa === 255 || d === 0) { return s; }
+  if (sa === 0) { return d; }
+  const a = sa / 255, da = (d >>> 24) / 255 * (1 - a), oa = a + da;
+  const ch = (shift) => Math.round((((s >>> shift) & 255) * a + ((d >>> shift) & 255) * da) / oa);
+  return ((Math.round(oa * 255) << 24) | (ch(16) << 16) | (ch(8) << 8) | ch(0)) | 0;
 }

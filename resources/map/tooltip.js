@@ -1,10 +1,13 @@
 /*
- * Hover: which unit is under the mouse (hit test against where units were last drawn) and the
- * tooltip with its call sign, speed, heading, status and age of fix, as text.
+ * Hover: which unit (or cluster) is under the mouse (hit test against where they were last drawn)
+ * and the tooltip with the unit's call sign, speed, heading, status and age of fix, or the
+ * cluster's count by status, as text. The tooltip stays inside the map (placement.js).
  */
 
 import { wallS } from './clock.js';
 import { ageText } from './config.js';
+import { countText } from './density.js';
+import { placeBeside } from './placement.js';
 
 const HIT_PX = 10;          // hover/double-click radius around a unit
 const TRACKED_HIT_PX = 14;  // the tracked unit's marker is bigger and on top: it wins within this
@@ -20,15 +23,26 @@ export function hitTest(fleet, view, x, y) {
   }
   let best = -1, bestD = HIT_PX * HIT_PX;
   for (let i = 0; i < fleet.n; i++) {
-    if (!fleet.vis[i]) { continue; }
+    if (!fleet.vis[i] || fleet.agg[i]) { continue; }   // a unit inside a cluster is hit as the cluster
     const dx = fleet.sx[i] - x, dy = fleet.sy[i] - y, d = dx * dx + dy * dy;
     if (d <= bestD) { bestD = d; best = i; }
   }
   return best;
 }
 
+// What a cluster's tooltip says: "37 units here" and "30 Available · 5 Out of service · 2 stale".
+export function clusterText(density, j, config, action) {
+  const counts = density.counts(j);
+  const parts = [];
+  counts.forEach((m, c) => {
+    if (m) { parts.push(countText(m) + ' ' + (c < config.statusLabels.length ? config.statusLabels[c] : 'stale')); }
+  });
+  return { title: countText(density.size(j)) + ' units here', line: parts.join(' \u00b7 ') + ' \u00b7 click to ' + action };
+}
+
 export class Tooltip {
   constructor(map, fleet, view, config) {
+    this.map = map;
     this.fleet = fleet;
     this.view = view;
     this.config = config;
@@ -56,21 +70,32 @@ export class Tooltip {
     return { title: sign + (sign !== fleet.ids[i] ? ' (' + fleet.ids[i] + ')' : ''), line: line };
   }
 
-  // Shown next to the hovered unit where it was last drawn; hidden without one.
-  update() {
+  // Shown next to the hovered unit (or cluster) where it was last drawn; hidden without one.
+  // `cluster` (the fleet layer's density, and what a click on a cluster would do) for clusters.
+  update(cluster) {
     const hover = this.view.hover;
     const i = hover === null ? undefined : this.fleet.index.get(hover);
-    if (i === undefined || !this.fleet.vis[i]) { this.root.style.display = 'none'; return; }
-    const text = this.text(i);
+    let text, x, y;
+    if (i !== undefined && this.fleet.vis[i] && !this.fleet.agg[i]) {
+      text = this.text(i);
+      x = this.fleet.sx[i];
+      y = this.fleet.sy[i];
+    } else {
+      const j = cluster && this.view.hoverCluster !== null ? cluster.density.indexOf(this.view.hoverCluster) : -1;
+      if (j < 0) { this.root.style.display = 'none'; this.box = null; return; }
+      text = clusterText(cluster.density, j, this.config, cluster.action(j));
+      x = cluster.density.cx[j];
+      y = cluster.density.cy[j];
+    }
     this.title.textContent = text.title;
     this.line.textContent = text.line;
     this.root.style.display = 'block';
-    this.root.style.left = (this.fleet.sx[i] + OFFSET_X_PX) + 'px';
-    this.root.style.top = (this.fleet.sy[i] + OFFSET_Y_PX) + 'px';
+    this.box = placeBeside(this.root, x, y, OFFSET_X_PX, OFFSET_Y_PX, this.map.getSize());
   }
 
-  // What the tooltip shows (diagnostics), null while hidden.
+  // What the tooltip shows and where (diagnostics), null while hidden.
   shown() {
-    return this.root.style.display === 'none' ? null : { title: this.title.textContent, line: this.line.textContent };
+    if (this.root.style.display === 'none') { return null; }
+    return { title: this.title.textContent, line: this.line.textContent, box: this.box };
   }
 }

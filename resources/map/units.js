@@ -15,6 +15,10 @@ const F32 = Float32Array;
 const COLUMNS = {
   fixLat: F64, fixLng: F64, offLat: F64, offLng: F64, vLat: F64, vLng: F64, t0: F64, ts: F64,
   hdg: F32, spd: F32, sx: F32, sy: F32, status: Uint8Array, vis: Uint8Array,
+  agg: Uint8Array,       // 1: drawn inside a cluster this frame (density.js), not on its own
+  cell: Int32Array,      // its cluster cell this frame (density.js), -1 outside the grid
+  always: Uint8Array,    // 1: always shown (Python's list: tracked, alarm...): never filtered or aggregated
+  labelled: Uint8Array,  // 1: had a call-sign label last frame (labels.js keeps it first in line)
   trHead: Uint16Array, trLen: Uint16Array
 };
 // TRAIL_N values per unit: the ring of its recent fixes.
@@ -34,6 +38,7 @@ export class Units {
     this.signs = [];
     this.statusIndex = statusIndex;
     this.pendingMeta = new Map();   // call sign and status of units without a fix yet
+    this.alwaysIds = new Set();     // ids Python always shows (units not here yet get the flag on arrival)
     this._alloc(capacity);
   }
 
@@ -61,6 +66,10 @@ export class Units {
     this.ids[i] = id;
     this.signs[i] = id;
     this.status[i] = 0;
+    this.agg[i] = 0;
+    this.cell[i] = -1;
+    this.labelled[i] = 0;
+    this.always[i] = this.alwaysIds.has(id) ? 1 : 0;
     this.trHead[i] = 0;
     this.trLen[i] = 0;
     this.t0[i] = -1;
@@ -89,6 +98,12 @@ export class Units {
     this.signs.length = last;
     this.index.delete(id);
     this.n = last;
+  }
+
+  // The units Python always shows (never filtered, never aggregated), as a flag per unit.
+  setAlways(ids) {
+    this.alwaysIds = new Set(ids);
+    for (let i = 0; i < this.n; i++) { this.always[i] = this.alwaysIds.has(this.ids[i]) ? 1 : 0; }
   }
 
   // Call sign and status of one unit; kept until the unit's first fix if it has none yet.

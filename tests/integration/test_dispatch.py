@@ -156,6 +156,48 @@ async def test_real_device_goes_through_statuses_from_its_positions(stacks):
     await async_wait_until(lambda: a.dispatch.status_of("DEV-7") is UnitStatus.ON_SCENE, 5, "on scene")
 
 
+async def test_automatic_transitions_are_the_systems_and_peoples_actions_stay_theirs(stacks, mongo_uri,
+                                                                                     mongo_db_name):
+    """Issue 17 §5: alice dispatches; the en route / on scene that bob's instance observes are recorded
+    as the system's (with bob's instance), never as bob's; alice's dispatch and bob's clear stay theirs."""
+    from cartrack_desktop.domain.models import Position
+
+    a = await stacks("--no-simulator", name="a")
+    b = await stacks("--no-simulator", name="b")
+    assert a.instance != b.instance and a.instance.startswith("disp-a@") and b.instance.startswith("disp-b@")
+    start = (33.75, -84.39)
+    scene = geo.destination_point(*start, 90.0, 0.5)
+    await a.store.update_car_location("DEV-9", *start, 0.0, 90.0)   # parked: no instance advances it on its own
+    inc = await a.dispatch.create_incident(*scene, "Alarm", 2, "")
+    assert (await a.dispatch.dispatch(inc.incident_id, ["DEV-9"]))[0].ok
+    await async_wait_until(lambda: b.dispatch.status_of("DEV-9") is UnitStatus.DISPATCHED, 2.0, "status on bob's")
+    await async_wait_until(lambda: inc.incident_id in b.dispatch.incidents, 2.0, "incident on bob's")
+    # bob's instance sees the unit move, then arrive (fixes handed to it directly, so it is the observer)
+    moving = Position("DEV-9", *geo.destination_point(*start, 90.0, 0.1), 30.0, 90.0, 0.0)
+    assert [x.status for x in await b.dispatch.advance([moving])] == [UnitStatus.EN_ROUTE]
+    there = Position("DEV-9", *geo.destination_point(*scene, 270.0, 0.02), 5.0, 90.0, 0.0)
+    assert [x.status for x in await b.dispatch.advance([there])] == [UnitStatus.ON_SCENE]
+    # the status record still names who assigned the unit (a lost claim tells that name)
+    await async_wait_until(lambda: a.dispatch.status_of("DEV-9") is UnitStatus.ON_SCENE, 2.0, "on scene on alice's")
+    assert a.dispatch.statuses["DEV-9"].by == "disp-a" and b.dispatch.statuses["DEV-9"].by == "disp-a"
+    assert (await b.dispatch.clear_unit("DEV-9")).ok
+    await outbox_drained(a)
+    await outbox_drained(b)
+    doc = db(mongo_uri, mongo_db_name).incidents.find_one({"_id": inc.incident_id})
+    who = {e["kind"]: (e["by"], e.get("instance", "")) for e in doc["timeline"]}
+    assert who == {"created": ("disp-a", ""), "unit assigned": ("disp-a", ""), "en route": ("system", b.instance),
+                   "on scene": ("system", b.instance), "cleared": ("disp-b", "")}
+    audit = {d["action"]: d for d in db(mongo_uri, mongo_db_name).audit_log.find()}
+    assert audit["unit.dispatch"]["dispatcher"] == "disp-a" and audit["unit.clear"]["dispatcher"] == "disp-b"
+    for action in ("unit.en_route", "unit.arrive"):
+        assert audit[action]["dispatcher"] == "system"
+        assert audit[action]["details"]["instance"] == b.instance and audit[action]["details"]["unit"] == "DEV-9"
+    # both windows read the same timeline back (validated), the system's entries with their instance
+    reread = await a.records.open_incidents()
+    entries = {e.kind: e for e in next(i for i in reread if i.incident_id == inc.incident_id).timeline}
+    assert entries["en route"].by == "system" and entries["en route"].instance == b.instance
+
+
 async def test_fleet_add_remove_validated_and_followed_by_the_simulator(stacks, mongo_uri, mongo_db_name):
     a = await stacks("--cars", "2", name="a")
     b = await stacks("--cars", "2", name="b")

@@ -189,3 +189,43 @@ async def test_backlog_is_bounded(store, mongo_db_name):
     assert not await sync.write_one()
     assert sync.stats.failures == 1
     await client.close()
+
+
+async def test_every_instance_reads_the_last_cycle_and_who_wrote_it(hist, store):
+    """Issue 17 §6: the sync is shared state. A cycle written by one instance is what any other reads back
+    (time, duration, units, instance); a newer but hostile record is skipped and counted once."""
+    from cartrack_desktop.services.history.sync_status import SyncStatusReader
+    from cartrack_desktop.services.infra.rejections import RejectionCounter
+
+    writer = BucketWriter(hist.db, hist.registry, instance="alice@ws-1:4242")
+    other = SyncStatusReader(hist.db, rejections=RejectionCounter("bob's"))
+    assert await other.latest() is None
+    t = time.time()
+    await store.update_car_locations(fleet(7, t))
+    sync = LocationSync(store, writer)
+    cycle = await sync.capture()
+    assert cycle is not None and await sync.write_one()
+    seen: list = []
+    other.changed.subscribe(seen.append)
+    await other.refresh()
+    rec = other.last
+    assert rec is not None and seen == [rec]
+    assert (rec.cycle_id, rec.cars, rec.instance) == (cycle.cycle_id, 7, "alice@ws-1:4242")
+    assert rec.taken_at == pytest.approx(cycle.taken_at, abs=1e-3) and rec.written_at >= rec.taken_at
+    assert rec.duration_s is not None and 0 <= rec.duration_s < 30
+    assert (await hist.db.sync_stats.find_one({"_id": "totals"}))["instance"] == "alice@ws-1:4242"
+    # newer records another (broken or hostile) writer left: skipped, counted once, the good one stands
+    later = dt.datetime.fromtimestamp(t + 60, tz=dt.UTC)
+    await hist.db.sync_stats.insert_many([
+        {"_id": cycle.cycle_id + 5, "taken_at": later, "written_at": later, "cars": "7", "instance": "x"},
+        {"_id": cycle.cycle_id + 6, "taken_at": later, "written_at": later, "cars": 1, "instance": "evil\x1b[2J"},
+    ])
+    for _ in range(3):
+        await other.refresh()
+    assert other.last == rec and seen == [rec]
+    assert other.rejections.total == 2
+    # a record from before instances were recorded still reads (no instance, no duration)
+    await hist.db.sync_stats.insert_one({"_id": cycle.cycle_id + 9, "taken_at": later,
+                                         "written_at": dt.datetime.fromtimestamp(t + 70, tz=dt.UTC), "cars": 3})
+    await other.refresh()
+    assert other.last is not None and (other.last.cars, other.last.instance, other.last.duration_s) == (3, "", None)

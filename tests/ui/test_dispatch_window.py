@@ -198,3 +198,51 @@ def test_history_replay_moves_a_marker_along_the_track(qtbot, launcher, redis_ur
     replay.play.click()
     replay.clear.click()
     qtbot.waitUntil(lambda: page_state(qtbot, app)["replay"] is None, timeout=3000)
+
+
+def test_two_windows_automatic_transitions_are_the_systems_and_both_show_the_shared_sync(
+        qtbot, launcher, redis_url, mongo_uri, mongo_db_name):
+    """Issue 17 §5 and §6, as two dispatchers see it: alice dispatches; the en route and on scene that
+    follow are the system's (with the instance that saw them) in both windows' timeline and in the
+    audit log, never bob's or alice's; and both status bars show the last sync and who wrote it."""
+    a = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "3", "--seed", "4", name="alice")
+    b = start(launcher, redis_url, mongo_uri, mongo_db_name, "--cars", "3", "--seed", "4", name="bob")
+    instances = {a.desk.runtime.instance, b.desk.runtime.instance}
+    assert len(instances) == 2
+    pos = live_position(qtbot, a, "PC-002")
+    live_position(qtbot, b, "PC-002")
+    scene = geo.destination_point(pos.lat, pos.lng, 60.0, 0.15)   # ~150 m: a few seconds' drive
+    a.desk.session.place_pin(*scene)
+    incident = create_incident_via_dialog(qtbot, a, "Alarm", 1, "")
+    with qtbot.waitSignal(a.desk.dispatching.dispatched, timeout=5000) as done:
+        a.desk.dispatching.dispatch_selected(["PC-002"])
+    assert done.args[0][0].ok
+    for app in (a, b):
+        qtbot.waitUntil(lambda app=app: app.desk.fleet.units["PC-002"].status is UnitStatus.ON_SCENE, timeout=40_000)
+    # both windows' timelines: alice assigned it, the system (with the instance that saw it) did the rest
+    for app in (a, b):
+        app.window.incidents.table.selectRow(app.window.incidents.model.row_of(incident))
+        qtbot.waitUntil(lambda app=app: "on scene PC-002" in app.window.incidents.timeline.toPlainText(),
+                        timeout=5000)
+        text = app.window.incidents.timeline.toPlainText()
+        assert "unit assigned PC-002  (alice)" in text
+        for kind in ("en route", "on scene"):
+            line = next(ln for ln in text.splitlines() if f"{kind} PC-002" in ln)
+            assert "(system, seen by " in line and any(i in line for i in instances), line
+            assert "bob)" not in line and "(alice)" not in line
+    db = MongoClient(mongo_uri)[mongo_db_name]
+    qtbot.waitUntil(lambda: db.audit_log.count_documents({"action": "unit.arrive"}) == 1, timeout=10_000)
+    audit = {d["action"]: d for d in db.audit_log.find()}
+    assert audit["unit.dispatch"]["dispatcher"] == "alice"
+    for action in ("unit.en_route", "unit.arrive"):
+        assert audit[action]["dispatcher"] == "system" and audit[action]["details"]["instance"] in instances
+    # the sync is shared: whichever instance holds the sync lease, both windows show its last cycle and its name
+    def shown_sync(app):
+        text = app.window.st_sync.text()
+        return text if " by " in text else None
+
+    qtbot.waitUntil(lambda: bool(shown_sync(a) and shown_sync(b)), timeout=30_000)   # (None would mean "passed")
+    writer = db.sync_stats.find({"_id": {"$type": "number"}}).sort("written_at", -1).limit(1)[0]["instance"]
+    assert writer in instances
+    qtbot.waitUntil(lambda: all((shown_sync(x) or "").endswith(f"by {writer}") for x in (a, b)), timeout=15_000)
+    assert "units)" in shown_sync(b) and shown_sync(b).startswith("Last sync: ")

@@ -276,9 +276,10 @@ def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot,
     client = make_redis(redis_url)
     store = LiveStore(client)
     t = time.time()
-    grid = [(ATL[0] - 0.15 + (i // 100) * 0.003, ATL[1] - 0.15 + (i % 100) * 0.003) for i in range(10_200)]
-    # one unit at ATL with ~1 km (30 px at zoom 12) of room around it, 9,999 others on a grid
-    grid = [p for p in grid if abs(p[0] - ATL[0]) > 0.01 or abs(p[1] - ATL[1]) > 0.01][:9_999]
+    grid = [(ATL[0] - 0.15 + (i // 100) * 0.003, ATL[1] - 0.15 + (i % 100) * 0.003) for i in range(10_500)]
+    # one unit at ATL with ~3 km (~95 px at zoom 12, more than a cluster cell) of room around it, so it is
+    # drawn on its own among the clusters the 9,999 others on a grid make
+    grid = [p for p in grid if abs(p[0] - ATL[0]) > 0.03 or abs(p[1] - ATL[1]) > 0.03][:9_999]
     positions = [Position(f"G-{i:05d}", lat, lng, 30.0, (i * 7) % 360, t) for i, (lat, lng) in enumerate(grid)]
     positions.append(Position("BIG-T", ATL[0], ATL[1], 0.0, 45.0, t))
     run_coro(qtbot, store.update_car_locations(positions), timeout_ms=30_000)
@@ -300,6 +301,9 @@ def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot,
         raise AssertionError(f"not centred: visible={st.get('visible')} size={st.get('size')} "
                              f"view={app.view.width()}x{app.view.height()} unit={st.get('unit')}") from None
     u = target_centred()
+    density = last["state"]["density"]
+    assert density["active"] and density["clusters"] > 20 and density["aggregated"] > 1_000, density
+    assert u["drawn"] and not u["aggregated"]
     at = QPoint(round(u["x"]), round(u["y"]))
     target = app.view.focusProxy() or app.view
     # hover
@@ -307,6 +311,7 @@ def test_ten_thousand_units_stay_hoverable_clickable_and_double_clickable(qtbot,
     QTest.mouseMove(target, at)
     qtbot.waitUntil(lambda: (page_state(qtbot, app)["tooltip"] or {}).get("title") == "BIG-T", timeout=5000)
     # click: the incident is here, the unit is the nearest
+    app.window.nearby.radius.setValue(6.0)
     with qtbot.waitSignal(app.desk.nearby.nearbyUpdated, timeout=10_000) as blocker:
         QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     rows = blocker.args[0]

@@ -100,3 +100,12 @@ def test_every_setting_is_in_the_readme():
         for option in (row.flag, *(sw.flag for sw in row.switches)):
             if option is not None and option != "--simulator":    # on by default: only --no-simulator is listed
                 assert f"`{option}" in table, option
+
+
+def test_system_is_not_a_dispatcher_name():
+    """"system" names the changes no person makes (issue 17 §5): nobody may sign as it."""
+    with pytest.raises(ConfigError, match="reserved"):
+        settings(["--dispatcher", "System"])
+    with pytest.raises(ConfigError, match="reserved"):
+        settings(env={"CARTRACK_DISPATCHER": "system"})
+    assert settings(["--dispatcher", "systems"]).dispatcher == "systems"

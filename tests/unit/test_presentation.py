@@ -66,6 +66,11 @@ def test_the_page_gets_the_age_steps_the_panels_use():
     assert bounds == sorted(bounds) and bounds[0] > age["nowBelowS"]
 
 
+def test_assigned_units_are_never_aggregated_and_the_page_is_told_which():
+    assert pr.NEVER_AGGREGATED == {UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE}
+    assert pr.page_values()["neverAggregated"] == ["dispatched", "en_route", "on_scene"]
+
+
 def test_the_page_script_keeps_no_copy_of_these_values():
     source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PAGE_JS.rglob("*.js")))
     assert source, "no page modules found"

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from ...domain.dispatch import (
     ASSIGNED,
     STATUS_TIMELINE,
+    SYSTEM_ACTOR,
     Incident,
     TimelineEvent,
     TimelineKind,
@@ -45,6 +46,7 @@ from ...domain.messages import (
 )
 from ...domain.models import Position, UnitStatus
 from ..history.registry import FleetRegistry
+from ..infra.instance import instance_name
 from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
@@ -109,6 +111,7 @@ class DispatchService(DispatchState):
         outbox: Outbox,
         *,
         dispatcher: str,
+        instance: str | None = None,
         clock: Callable[[], float] = time.time,
         rejections: RejectionCounter | None = None,
     ) -> None:
@@ -120,17 +123,24 @@ class DispatchService(DispatchState):
         self._cas_script = self._r.register_script(_CAS_LUA)
         self.call_sign: Callable[[str], str] = lambda cid: cid
         self.eta: EtaEstimator | None = None     # the ETA given at dispatch goes on the timeline
+        self.instance = instance or instance_name(dispatcher)
         self.host = socket.gethostname()[:64]
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _audit(self, action: AuditAction, who: str | None, **details: Any) -> None:
+    def _audit(self, action: AuditAction, who: str | None, *, by_system: bool = False, **details: Any) -> None:
+        """An audit entry by `who` (this dispatcher when None), or by the system (a change no person made)
+        seen by this instance."""
         self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(),
-                                   "dispatcher": who or self.dispatcher,
-                                   "action": action, "details": {**details, "host": self.host}})
+                                   "dispatcher": SYSTEM_ACTOR if by_system else who or self.dispatcher,
+                                   "action": action,
+                                   "details": {**details, "host": self.host, "instance": self.instance}})
 
     def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
-                  by: str | None = None) -> Incident:
-        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, by or self.dispatcher, car_id, note)
+                  *, by: str | None = None, by_system: bool = False) -> Incident:
+        """A timeline entry by `by` (this dispatcher when None), or by the system seen by this instance."""
+        actor = SYSTEM_ACTOR if by_system else by or self.dispatcher
+        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, actor, car_id, note,
+                           self.instance if by_system else "")
         self._outbox.put(OpKind.INCIDENT_EVENT, {"id": inc.incident_id, "event": encode_timeline_event(ev),
                                             "car_id": car_id})
         units = inc.units if car_id is None or car_id in inc.units else (*inc.units, car_id)
@@ -207,8 +217,8 @@ class DispatchService(DispatchState):
             eta = await self._estimate(cid, (inc.lat, inc.lng))
             inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid,
                                  eta.note if eta else "", by=by)
-            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign,
-                        **({"eta_s": round(eta.seconds), "eta_by_road": eta.by_road} if eta else {}))
+            given: dict[str, Any] = {"eta_s": round(eta.seconds), "eta_by_road": eta.by_road} if eta else {}
+            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign, **given)
             await self._publish_incident(inc)
             results.append(ActionResult(True, f"{sign} dispatched to {incident_id}", cid))
         return results
@@ -280,8 +290,13 @@ class DispatchService(DispatchState):
         return [cid for cid, a in self.statuses.items()
                 if a.status in (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE) and a.scene is not None]
 
-    async def advance(self, positions: Iterable[Position], *, by: str | None = None) -> list[UnitAssignment]:
-        """En route once moving, on scene within 50 m: from reported fixes, simulated or real."""
+    async def advance(self, positions: Iterable[Position]) -> list[UnitAssignment]:
+        """En route once moving, on scene within 50 m: from reported fixes, simulated or real.
+
+        These changes are the system's, not a person's: the timeline and the audit log say
+        `system` (with this instance, which observed them), and the status record keeps the
+        dispatcher who assigned the unit (who a lost claim names).
+        """
         changed = []
         for p in positions:
             a = self.statuses.get(p.car_id)
@@ -290,7 +305,7 @@ class DispatchService(DispatchState):
             nxt = next_status_from_fix(a.status, p, a.scene)
             if nxt is None:
                 continue
-            new = replace(a, status=nxt, since=self._clock(), by=by or self.dispatcher)
+            new = replace(a, status=nxt, since=self._clock())
             ok, _ = await self._cas(new, [a.status], a.incident_id or "*")
             if not ok:
                 continue  # another instance saw it first
@@ -298,10 +313,10 @@ class DispatchService(DispatchState):
             sign = self.call_sign(p.car_id)
             if a.incident_id and a.incident_id in self.incidents:
                 kind = STATUS_TIMELINE[nxt]
-                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by=by or self.dispatcher)
+                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by_system=True)
                 await self._publish_incident(inc)
-            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", by, unit=p.car_id,
-                        call_sign=sign, incident=a.incident_id or "")
+            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", None, by_system=True,
+                        unit=p.car_id, call_sign=sign, incident=a.incident_id or "")
         return changed
 
     async def check_arrivals(self) -> list[UnitAssignment]:

@@ -12,7 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 from pymongo.errors import PyMongoError
 
-from ...domain.dispatch import Incident, UnitAssignment, merge_incidents
+from ...domain.dispatch import SYSTEM_ACTOR, Incident, UnitAssignment, merge_incidents
 from ...domain.messages import (
     DispatchEvent,
     IncidentEvent,
@@ -29,8 +29,6 @@ from .keys import STATUS_KEY
 from .records import Records
 
 log = logging.getLogger(__name__)
-
-SYSTEM = "system"   # who set a status restored from the record
 
 
 class DispatchState:
@@ -102,7 +100,7 @@ class DispatchState:
             for car in cars:
                 a = self.statuses.get(car.car_id)
                 if a is None:
-                    a = UnitAssignment(car.car_id, car.status, car.incident_id, None, self._clock(), SYSTEM)
+                    a = UnitAssignment(car.car_id, car.status, car.incident_id, None, self._clock(), SYSTEM_ACTOR)
                     if car.incident_id and car.incident_id in self.incidents:
                         inc = self.incidents[car.incident_id]
                         a = replace(a, scene=(inc.lat, inc.lng))

@@ -4,8 +4,9 @@
                       {_id: "cycle:shard", cycle, shard, ts, n, car_id: [..], t: [..], lat: [..],
                        lng: [..], speed: [..], heading: [..]}
     last_known        one document per shard, merged forward (never back to an older cycle)
-    sync_stats        {_id: cycle_id, taken_at, written_at, cars, attempts} per written cycle
-                      (the idempotency ledger) and {_id: "totals", ...} running counters
+    sync_stats        {_id: cycle_id, taken_at, written_at, cars, attempts, duration_s, instance} per
+                      written cycle (the idempotency ledger, and what every desktop shows as the last
+                      sync: see sync_status.py) and {_id: "totals", ...} running counters
 
 Why buckets (MongoDB's "bucket pattern") instead of a document per unit per cycle: a cycle of
 10,000 units is then 64 inserts and 64 updates instead of 20,000 writes. The embedded
@@ -34,10 +35,11 @@ WRITE_SLICE = 16               # shards per bulk request: big fleets do not stal
 
 class BucketWriter:
     def __init__(self, db: AsyncDatabase[Doc], registry: FleetRegistry, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, instance: str = "") -> None:
         self.db = db
         self._registry = registry
         self._clock = clock
+        self.instance = instance     # recorded with each cycle: which instance wrote it
 
     async def ensure_indexes(self) -> None:
         buckets = self.db.location_buckets
@@ -56,6 +58,7 @@ class BucketWriter:
         buckets and skips them), last-known shards only move forward (a shard already at this
         or a newer cycle is left alone), and registration inserts ignore existing units.
         """
+        t0 = time.monotonic()
         if await self.cycle_written(cycle.cycle_id):
             return False  # committed before (a retry, or the same 10 s slot after a restart)
         by_shard: dict[int, list[Position]] = {}
@@ -73,6 +76,7 @@ class BucketWriter:
             await self.db.sync_stats.insert_one({
                 "_id": cycle.cycle_id, "taken_at": utc(cycle.taken_at), "written_at": utc(self._clock()),
                 "cars": len(cycle.positions), "attempts": attempts,
+                "duration_s": round(time.monotonic() - t0, 4), "instance": self.instance,
             })
         except DuplicateKeyError:
             return False

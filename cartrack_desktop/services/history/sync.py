@@ -44,6 +44,8 @@ class SyncStats:
     failures: int = 0
     capture_failures: int = 0
     last_success_at: float | None = None
+    last_cycle_id: int | None = None
+    last_taken_at: float | None = None
     last_error: str = ""
     pending: int = 0
     dropped: int = 0
@@ -154,6 +156,8 @@ class LocationSync:
         self.stats.last_cars = len(cycle.positions)
         self.stats.last_duration_s = duration
         self.stats.last_success_at = self._clock()
+        self.stats.last_cycle_id = cycle.cycle_id
+        self.stats.last_taken_at = cycle.taken_at
         self.stats.last_error = ""
         if attempts > 1:
             log.info("sync: cycle %d written after %d attempts", cycle.cycle_id, attempts)
@@ -162,7 +166,7 @@ class LocationSync:
                 await self.writer.save_totals({
                     "cycles": self.stats.cycles, "cars_synced": self.stats.cars_synced,
                     "failures": self.stats.failures, "last_duration_s": duration,
-                    "last_cycle": cycle.cycle_id, "updated_at": self._clock(),
+                    "last_cycle": cycle.cycle_id, "updated_at": self._clock(), "instance": self.writer.instance,
                 })
         except PyMongoError as exc:
             log.debug("sync: totals not saved: %s", exc)

@@ -14,6 +14,7 @@ from ...services.dispatch.service import ActionResult
 from ...services.infra.errors import ErrorBus
 from ...services.runtime import Runtime
 from ...view.fleet_view import FleetState
+from ...view.map_filter import MapFilter
 from ...view.session import Session
 from ..main_window import MainWindow
 from ..page_channel import PageChannel
@@ -42,6 +43,7 @@ class DeskContext:
     session: Session
     channel: PageChannel
     notices: Notices
+    map_filter: MapFilter     # what the map, Nearby units and Fleet show (status filter, always-shown units)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A fire-and-forget task whose failure is reported, never silently lost."""

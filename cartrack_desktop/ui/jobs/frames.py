@@ -24,6 +24,7 @@ class FramePump(QObject):
         self._ctx = ctx
         self._wire = MapWire()   # the map page's batch encoding (unit ids travel once per page)
         self.units_drawn = False
+        self.last_seq = 0          # the last batch sent to the page (it reports the last it applied)
         self._last_flush = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -48,6 +49,7 @@ class FramePump(QObject):
         frame = fleet.take_frame()
         if frame is not None:
             channel.send_batch(self._wire.payload(frame, flushed_at=time.time()))
+            self.last_seq = frame.seq
             self.framePushed.emit(frame)
 
     def push_all(self) -> None:

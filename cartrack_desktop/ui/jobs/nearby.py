@@ -34,6 +34,8 @@ class NearbyJob(QObject):
         panel = ctx.window.nearby
         panel.radiusChanged.connect(lambda _r: self.refresh())
         panel.availableOnlyChanged.connect(lambda _b: self.refresh())
+        ctx.map_filter.statuses.changed.subscribe(lambda _hidden: self.refresh())
+        ctx.map_filter.always.changed.subscribe(lambda _ids: self.refresh())
         panel.hovered.connect(ctx.channel.highlight)
         ctx.session.subscribe(self._on_session)
 
@@ -87,10 +89,11 @@ class NearbyJob(QObject):
         now = time.time()
         rows: list[NearbyRow] = []
         kept = []
+        shows = ctx.map_filter.shows
         for n in found:
             u = ctx.fleet.units.get(n.car_id)
             status = u.status if u else UnitStatus.AVAILABLE
-            if available_only and status is not UnitStatus.AVAILABLE:
+            if (available_only and status is not UnitStatus.AVAILABLE) or not shows(n.car_id, status):
                 continue
             age = max(0.0, now - n.position.timestamp)
             rows.append(NearbyRow(n.car_id, u.call_sign if u else n.car_id, n.distance_km, n.position.speed,
@@ -105,7 +108,8 @@ class NearbyJob(QObject):
                 return
             rows = self._by_drive_time(rows, times)
         panel.set_rows(rows)
-        panel.show_point(pin, len(rows), by_road=router is not None)
+        statuses = ctx.map_filter.statuses
+        panel.show_point(pin, len(rows), "" if not statuses.hidden else statuses.describe(), by_road=router is not None)
         panel.recommend(next((r.car_id for r in rows if r.recommended), ""))
         self.nearbyUpdated.emit(rows)
 

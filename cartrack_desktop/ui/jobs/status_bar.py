@@ -7,6 +7,7 @@ import time
 
 from PySide6.QtCore import QObject
 
+from ...services.history.sync_status import newest_sync
 from ...services.infra.errors import Level, Notice
 from ...services.live.live_feed import FeedState
 from .context import DeskContext
@@ -37,12 +38,7 @@ class StatusBar(QObject):
         w, rt = self._ctx.window, self._ctx.runtime
         w.st_units.set(f"Live units: {self._ticker.counts.live}", "plain")
         w.st_rate.set(f"Updates/s: {self._ticker.updates_per_s:.0f}", "plain")
-        sync = rt.sync.stats if rt.sync else None
-        if sync and sync.last_success_at:
-            at = time.strftime("%H:%M:%S", time.localtime(sync.last_success_at))
-            w.st_sync.set(f"Last sync: {at} ({sync.last_duration_s:.2f} s, {sync.last_cars} units)", "plain")
-        else:
-            w.st_sync.set("Last sync: —", "plain")
+        self._show_sync()
         rejected = {**rt.redis_rejections.snapshot()}
         for k, v in rt.mongo_rejections.snapshot().items():
             rejected[k] = rejected.get(k, 0) + v
@@ -50,6 +46,25 @@ class StatusBar(QObject):
         w.st_rejected.set(f"Rejected: {total}", "warn" if total else "plain")
         w.st_rejected.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or
                                  "No input rejected")
+
+    def _show_sync(self) -> None:
+        """The last cycle written by any instance (the sync is shared): MongoDB's record, or this
+        instance's own write when it is newer (it reaches MongoDB's record within seconds)."""
+        w, rt = self._ctx.window, self._ctx.runtime
+        last = newest_sync(rt.sync.stats if rt.sync else None, rt.sync_status.last if rt.sync_status else None,
+                         rt.instance)
+        if last is None:
+            w.st_sync.set("Last sync: —", "plain")
+            w.st_sync.setToolTip("No sync cycle written yet (one every 10 s, by one of the instances)")
+            return
+        at = time.strftime("%H:%M:%S", time.localtime(last.written_at))
+        duration = "" if last.duration_s is None else f"{last.duration_s:.2f} s, "
+        by = f" by {last.instance}" if last.instance else ""
+        w.st_sync.set(f"Last sync: {at} ({duration}{last.cars} units){by}", "plain")
+        w.st_sync.setToolTip(f"Cycle {last.cycle_id}, captured at "
+                             f"{time.strftime('%H:%M:%S', time.localtime(last.taken_at))}, written by "
+                             f"{last.instance or 'an instance that did not record its name'}"
+                             f"{' (this one)' if last.instance == rt.instance else ''}")
 
     def _show_servers(self) -> None:
         w, rt, feed = self._ctx.window, self._ctx.runtime, self._feed
@@ -71,3 +86,4 @@ class StatusBar(QObject):
 
     def stop(self) -> None:
         self._unsubscribe()
+

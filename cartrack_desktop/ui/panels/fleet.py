@@ -32,6 +32,7 @@ DYNAMIC_COLUMNS = {3, 4, 5}      # speed, fix age, fix: change every second
 RESORT_EVERY_S = 3.0
 
 FixOf = Callable[[UnitView], FixState]
+Shown = Callable[[UnitView], bool]
 
 
 def _age(u: UnitView) -> float | None:
@@ -64,6 +65,7 @@ class FleetPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("fleetPanel")
         self._fix_of: FixOf = fix_of or (lambda u: FixState.LOST if u.lost else FixState.LIVE)
+        self._shown: Shown | None = None    # the map's status filter (None: every unit)
         self.filter = QLineEdit()
         self.filter.setObjectName("fleetFilter")
         self.filter.setPlaceholderText("Filter by call sign or unit id")
@@ -108,6 +110,13 @@ class FleetPanel(QWidget):
 
     def set_fix_of(self, fix_of: FixOf) -> None:
         self._fix_of = fix_of
+
+    def set_shown(self, shown: Shown) -> None:
+        """Which units the list shows besides the text filter (the map's status filter)."""
+        self._shown = shown
+
+    def refilter(self) -> None:
+        self._rebuild()
 
     def _fix(self, u: UnitView) -> FixState:
         return self._fix_of(u)
@@ -161,7 +170,8 @@ class FleetPanel(QWidget):
 
     def _rebuild(self) -> None:
         text = self.filter.text().strip().casefold()
-        units = self._units.values()
+        shown = self._shown
+        units = self._units.values() if shown is None else [u for u in self._units.values() if shown(u)]
         rows = list(units) if not text else [
             u for u in units if text in u.call_sign.casefold() or text in u.car_id.casefold()]
         self.model.set_rows(rows)
@@ -171,7 +181,8 @@ class FleetPanel(QWidget):
     def _update_summary(self) -> None:
         text = self.filter.text().strip()
         c = self._counts
-        shown = f"{len(self.model.rows)} shown · " if text else ""
+        filtered = text or len(self.model.rows) != len(self._units)
+        shown = f"{len(self.model.rows)} shown · " if filtered else ""
         stale = f" · {c.stale} stale" if c.stale else ""
         self.summary.setText(f"{shown}{c.units} units · {c.live} live{stale} · {c.lost} lost")
         self._update_buttons()

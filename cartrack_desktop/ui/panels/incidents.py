@@ -100,7 +100,8 @@ class IncidentsPanel(QWidget):
             at = time.strftime("%H:%M:%S", time.localtime(e.at))
             unit = f" {e.car_id}" if e.car_id else ""
             note = f" — {e.note}" if e.note and e.kind != "created" else ""
-            lines.append(f"{at}  {e.kind}{unit}  ({e.by}){note}")
+            who = f"{e.by}, seen by {e.instance}" if e.instance else e.by   # the system's entries name the instance
+            lines.append(f"{at}  {e.kind}{unit}  ({who}){note}")
         self.timeline.setPlainText("\n".join(lines))  # plain text: nothing in it is interpreted
 
     def set_incidents(self, incidents: list[Incident], unit_text: dict[str, str]) -> None:

@@ -172,7 +172,9 @@ class NearbyPanel(QWidget):
         elif selected:
             self.table.clearSelection()
 
-    def show_point(self, point: tuple[float, float] | None, count: int = 0, by_road: bool = False) -> None:
+    def show_point(self, point: tuple[float, float] | None, count: int = 0, filtered: str = "",
+                   by_road: bool = False) -> None:
+        """The header; `filtered` says what the map's status filter hides ("" when nothing)."""
         self._has_pin = point is not None
         self._update_buttons()
         if point is None:
@@ -184,7 +186,10 @@ class NearbyPanel(QWidget):
         what = "available units" if self.available_only.isChecked() else "units"
         order = ("nearest by drive time (free-flow estimate by road); distance straight-line" if by_road
                  else "straight-line distance")
-        self.header.setText(f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km ({order})")
+        self.header.setText(
+            f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km ({order})"
+            + (f"; {filtered[0].lower()}{filtered[1:]} (status filter)" if filtered else "")
+        )
 
     def set_rows(self, rows: list[NearbyRow]) -> None:
         self.model.set_rows(rows)
