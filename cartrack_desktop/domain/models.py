@@ -84,13 +84,19 @@ class NearbyCar(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Car:
-    """A fleet registry entry (MongoDB `cars`)."""
+    """A fleet registry entry (MongoDB `cars`).
+
+    `simulated` False marks a real unit: the simulator never moves it, its positions come from
+    its device (`device_id`, the tracker's unique id the device ingest maps to this unit).
+    """
 
     car_id: str
     call_sign: str
     status: UnitStatus = UnitStatus.AVAILABLE
     location: Position | None = None
     incident_id: str | None = None
+    simulated: bool = True
+    device_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pymongo import AsyncMongoClient
 from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
 from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
+from ..ingest.devices import list_unknown
+from ..ingest.service import IngestService, IngestStats
+from .dispatch.alarms import AlarmBook
 from .dispatch.events import EventsListener
 from .dispatch.outbox import Outbox
 from .dispatch.records import Records
 from .dispatch.service import DispatchService
 from .history.buckets import BucketWriter
 from .history.fleet import Fleet
+from .history.late import LateFixWriter
 from .history.reader import HistoryReader
 from .history.registry import FleetRegistry
 from .history.sync import LocationSync
@@ -73,6 +79,9 @@ class Runtime:
         self.outbox: Outbox | None = None
         self.dispatch: DispatchService | None = None
         self.events: EventsListener | None = None
+        self.alarms: AlarmBook | None = None
+        self.late: LateFixWriter | None = None
+        self.ingest: IngestService | None = None   # with --ingest: the device ingest's worker processes
         self._registry: FleetRegistry | None = None
         self._health_monitor: HealthMonitor | None = None
         self._steering: Steering | None = None
@@ -119,20 +128,29 @@ class Runtime:
         self.outbox = Outbox(self.records.apply, s.data_dir / "outbox", errors=self.errors)
         self.dispatch = DispatchService(self.store, self._registry, self.records, self.outbox,
                                         dispatcher=s.dispatcher, rejections=self.redis_rejections)
+        self.alarms = AlarmBook(redis_client, self.outbox, dispatcher=s.dispatcher, host=socket.gethostname()[:64],
+                                rejections=self.redis_rejections)
+        self.late = LateFixWriter(redis_client, db, rejections=self.redis_rejections)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
         self._health_monitor = HealthMonitor(self.errors, self.health, redis_ping=self.store.ping,
                                      mongo_ping=lambda: mongo.admin.command("ping"))
         if s.simulator:
             self.simulator = Simulator(self.store, seed=s.seed)
+        if s.ingest is not None:
+            self.ingest = IngestService(s.ingest, redis_url=self.redis_url, mongo_uri=self.mongo_uri,
+                                        mongo_db=s.mongo_db, log_level=s.log_level)
 
     def _wire(self) -> None:
         """Who follows whom: dispatch follows the events channel, the fleet follows registry events,
-        simulated units follow the fleet and obey their dispatch status."""
-        assert self.dispatch is not None and self.events is not None
+        simulated units follow the fleet and obey their dispatch status, alarms follow the events.
+        The device ingest's workers follow the events channel themselves (fleet changes)."""
+        assert self.dispatch is not None and self.events is not None and self.alarms is not None
         dispatch, fleet = self.dispatch, self.fleet
         dispatch.call_sign = fleet.call_sign
+        self.alarms.call_sign = fleet.call_sign
         self.events.received.subscribe(dispatch.handle_event)
+        self.events.received.subscribe(self.alarms.handle_event)
         self.events.received.subscribe(self._on_fleet_event)
         if self.simulator is not None:
             steering = Steering(self.simulator)
@@ -163,6 +181,10 @@ class Runtime:
                                             errors=(RedisError, OSError, TimeoutError)))
         sup.start("prune", lambda: every(PRUNE_EVERY_S, store.prune_expired, what="prune",
                                          errors=(RedisError, OSError)))
+        if self.late is not None:   # every instance: the consumer group hands each late fix to one
+            sup.start("late-fixes", self.late.run)
+        if self.ingest is not None:
+            sup.start("ingest", self.ingest.run)
 
     # ---- tasks -------------------------------------------------------------------------------
     async def _load_fleet(self) -> None:
@@ -195,6 +217,16 @@ class Runtime:
         if self.fleet.loaded.is_set():
             await self.dispatch.seed_statuses(list(self.fleet.values()))
         await self.dispatch.resync()
+        if self.alarms is not None:
+            await self.alarms.load()
+
+    async def unknown_devices(self) -> list[dict[str, Any]]:
+        """The Unknown devices list (README "Devices and units"), most recently seen first."""
+        assert self.store is not None
+        return await list_unknown(self.store.client)
+
+    def ingest_stats(self) -> IngestStats | None:
+        return self.ingest.stats() if self.ingest is not None else None
 
     def _on_fleet_event(self, event: DispatchEvent) -> None:
         if isinstance(event, FleetEvent):
@@ -214,6 +246,19 @@ class Runtime:
                 f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
                 f"pending={sy.pending} failures={sy.failures} capture_failures={sy.capture_failures}"
             )
+        ing = self.ingest_stats()
+        if ing is not None:
+            t = ing.totals
+            parts.append(f"ingest={ing.state} positions_per_s={ing.positions_per_s:.0f} "
+                         f"late_per_s={ing.late_per_s:.0f} "
+                         f"accepted={t.get('live', 0)} late={t.get('late', 0)} filtered={t.get('filtered', 0)} "
+                         f"unknown={t.get('unknown', 0)} unavailable={t.get('unavailable', 0)} "
+                         f"alarms={t.get('alarms', 0)} connections={ing.connections} "
+                         f"ingest_rejected={sum(ing.rejections.values())}")
+        if self.late is not None and (self.late.stats.landed or self.late.stats.waiting):
+            parts.append(f"late_landed={self.late.stats.landed} late_waiting={self.late.stats.waiting}")
+        if self.alarms is not None and self.alarms.active:
+            parts.append(f"alarms_open={len(self.alarms.active)}")
         rejected = self.redis_rejections.total + self.mongo_rejections.total
         parts.append(f"rejected={rejected}")
         return " ".join(parts)
@@ -231,6 +276,9 @@ class Runtime:
             return max(0.1, min(cap, deadline - time.monotonic() - SERVER_STOP_RESERVE_S))
 
         try:
+            if self.ingest is not None:   # first, so devices are answered while Redis is still there
+                with contextlib.suppress(Exception):
+                    await within(self.ingest.stop(), left(2.5))
             await self.supervisor.stop(timeout=left(2.0))
             if self.outbox is not None:
                 if self.outbox.pending and self.health.mongo_ok:
