@@ -135,3 +135,20 @@ class AlarmAck:
     car_id: str
     by: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownDevice:
+    """A device that reported but belongs to no unit (README "Devices and units"), as listed.
+
+    lat/lng are its last reported position (None when it sent none); times are epoch seconds.
+    """
+
+    device_id: str
+    protocol: str
+    lat: float | None
+    lng: float | None
+    fix_at: float
+    count: int
+    first_seen: float
+    last_seen: float

@@ -14,13 +14,20 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 from pymongo import AsyncMongoClient
 from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
-from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
+from ..domain.messages import (
+    DispatchEvent,
+    FleetEvent,
+    IncidentEvent,
+    MessageRejected,
+    StatusEvent,
+    validate_unknown_device,
+)
+from ..domain.models import UnknownDevice
 from ..ingest.devices import list_unknown
 from ..ingest.service import IngestService, IngestStats
 from .dispatch.alarms import AlarmBook
@@ -220,10 +227,16 @@ class Runtime:
         if self.alarms is not None:
             await self.alarms.load()
 
-    async def unknown_devices(self) -> list[dict[str, Any]]:
-        """The Unknown devices list (README "Devices and units"), most recently seen first."""
+    async def unknown_devices(self) -> list[UnknownDevice]:
+        """The Unknown devices list (README "Devices and units"), validated, most recently seen first."""
         assert self.store is not None
-        return await list_unknown(self.store.client)
+        out = []
+        for entry in await list_unknown(self.store.client):
+            try:
+                out.append(validate_unknown_device(entry))
+            except MessageRejected as exc:
+                self.redis_rejections.reject(exc.kind, None)
+        return out
 
     def ingest_stats(self) -> IngestStats | None:
         return self.ingest.stats() if self.ingest is not None else None

@@ -38,6 +38,7 @@ class MapBridge(QObject):
     replayChanged = Signal(str)
     replayMoved = Signal(str)
     liveChanged = Signal(str)
+    alarmsChanged = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 import { nowMs, wallS } from './clock.js';
 import { readConfig } from './config.js';
 import { BatchReports, PageErrors, pageState } from './diagnostics.js';
+import { AlarmsLayer } from './overlays/alarms.js';
 import { IncidentsLayer } from './overlays/incidents.js';
 import { PausedNotice } from './overlays/paused.js';
 import { PinLayer } from './overlays/pin.js';
@@ -95,6 +96,7 @@ const INBOUND = {
   replayChanged: ['replay', (page, text) => page.replay.set(JSON.parse(text))],
   replayMoved: ['replay', (page, text) => page.replay.move(JSON.parse(text))],
   liveChanged: ['live', (page, text) => setLive(page, JSON.parse(text))],
+  alarmsChanged: ['alarms', (page, text) => page.alarms.set(JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -194,7 +196,12 @@ function buildPage(config, map) {
     config: config, map: map, view: view, fleet: fleet, palette: palette, tracked: tracked, errors: errors,
     bridge: null, wire: new WireDecoder()
   };
-  page.fleetLayer = new FleetLayer(map, fleet, view, palette, (t, idx) => tracked.update(t, idx));
+  const alarms = new AlarmsLayer(map, fleet);
+  page.alarms = alarms;
+  page.fleetLayer = new FleetLayer(map, fleet, view, palette, (t, idx) => {
+    tracked.update(t, idx);
+    alarms.update(t);
+  });
   page.tooltip = new Tooltip(map, fleet, view, config);
   page.paused = new PausedNotice(map, view);
   page.trail = new TrailLayer(map, fleet, view);

@@ -13,9 +13,9 @@ from cartrack_desktop.domain.models import Alarm
 from cartrack_desktop.services.dispatch.keys import ALARMS_KEY, EVENTS_CHANNEL, UNKNOWN_DEVICES_KEY
 from cartrack_desktop.services.runtime import Runtime
 from tests.helpers.waiting import async_wait_until
-from tests.integration.test_dispatch import outbox_drained, stacks  # noqa: F401 - the fixture
+from tests.integration.test_dispatch import outbox_drained, stacks
 
-__all__ = ["stacks"]
+__all__ = ["stacks"]   # the fixture, shared with test_dispatch
 
 
 def db(mongo_uri, name):
