@@ -120,6 +120,19 @@ async def test_claim_takes_over_entries_of_a_stopped_instance(parts, monkeypatch
     assert (await redis.xpending(LATE_STREAM, GROUP))["pending"] == 0
 
 
+async def test_a_fix_sent_twice_is_one_point(parts) -> None:
+    redis, db = parts
+    w = writer(redis, db)
+    await w.prepare()
+    t0 = float(int(time.time()) - 500)
+    await add_late(redis, fixes("U7", t0, 5) + fixes("U7", t0 + 2, 3))   # the last three again
+    assert await w.step() == 8
+    await add_late(redis, fixes("U7", t0, 5))                             # and all five again, later
+    assert await w.step() == 5
+    assert (w.stats.landed, w.stats.duplicates) == (5, 8)
+    assert sum([d["n"] async for d in db.location_buckets.find({"late": True})]) == 5
+
+
 async def test_bad_entries_are_counted_acknowledged_and_never_written(parts) -> None:
     redis, db = parts
     w = writer(redis, db)

@@ -9,13 +9,15 @@ then acknowledges and deletes the entries (XACK + XDEL).
 Documents: one per (10 s cycle of the fix time, shard) of a read, in the sync's bucket format plus
 `late: true` and `eid` (the stream entry ids it holds):
     {_id: "late:<first entry id>:<shard>", cycle, shard, ts: newest fix time, n, late: true,
-     eid: [..], car_id: [..], t: [..], lat: [..], lng: [..], speed: [..], heading: [..]}
+     eid: [..], fk: [..], car_id: [..], t: [..], lat: [..], lng: [..], speed: [..], heading: [..]}
 `ts` is within one cycle of every fix in it, so the history reader's time window finds them.
 
 Exactly once, by stream entry id: before writing, the entry ids already in a document (an
 earlier attempt that wrote and then lost Redis, or an instance that died before its XACK) are
 looked up (`eid` index) and skipped, and a document's _id is derived from its first entry id, so a
-retry of the same read collides instead of writing twice. Survives MongoDB outages (the read is
+retry of the same read collides instead of writing twice. A fix a device sent twice (it resends
+what it got no answer for) is two entries: the unit and fix time (`fk`, "car_id@ms") are looked up
+too, so it is written once. Survives MongoDB outages (the read is
 retried with backoff, the entries wait in the stream) and restarts (entries read but never
 acknowledged are claimed by a live instance after CLAIM_IDLE_S). The stream keeps at most ~200,000
 entries (the ingest trims it): a MongoDB outage long enough to exceed that loses the oldest late
@@ -77,6 +79,11 @@ def consumer_name() -> str:
     return f"{socket.gethostname()[:48]}:{os.getpid()}"
 
 
+def _fix_key(p: Position) -> str:
+    """One fix of one unit: its id and fix time (ms, as the position JSON carries it)."""
+    return f"{p.car_id}@{round(p.timestamp * 1000)}"
+
+
 def _text(value: Any) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
@@ -97,6 +104,7 @@ class LateFixWriter:
 
     async def ensure_indexes(self) -> None:
         await self.db.location_buckets.create_index([("eid", pymongo.ASCENDING)], sparse=True)
+        await self.db.location_buckets.create_index([("fk", pymongo.ASCENDING)], sparse=True)
 
     async def ensure_group(self) -> None:
         """The consumer group, from the stream's start (MKSTREAM: the stream may not exist yet)."""
@@ -184,18 +192,27 @@ class LateFixWriter:
 
     # ---- MongoDB -------------------------------------------------------------------------------
     async def land(self, fixes: list[tuple[str, Position]]) -> int:
-        """Write the fixes not already written (by entry id); returns how many were written now."""
+        """Write the fixes not already written; returns how many were written now.
+
+        Already written: the same stream entry (a retry of this read, or an instance that died
+        before its XACK), or the same unit and fix time (a device that sent a buffered fix again
+        after a lost answer puts it in the stream twice)."""
         ids = [eid for eid, _ in fixes]
+        keys = [_fix_key(p) for _, p in fixes]
         done: set[str] = set()
-        async for d in self.db.location_buckets.find({"eid": {"$in": ids}}, projection={"eid": 1}):
-            eids = d.get("eid")
-            if isinstance(eids, list):
-                done.update(e for e in eids if isinstance(e, str))
+        query = {"$or": [{"eid": {"$in": ids}}, {"fk": {"$in": keys}}]}
+        async for d in self.db.location_buckets.find(query, projection={"eid": 1, "fk": 1}):
+            for name in ("eid", "fk"):
+                values = d.get(name)
+                if isinstance(values, list):
+                    done.update(v for v in values if isinstance(v, str))
         groups: dict[tuple[int, int], list[tuple[str, Position]]] = {}
         for eid, p in fixes:
-            if eid in done:
+            key = _fix_key(p)
+            if eid in done or key in done:
                 self.stats.duplicates += 1
                 continue
+            done.add(key)
             groups.setdefault((int(p.timestamp // SYNC_INTERVAL_S), shard_of(p.car_id)), []).append((eid, p))
         if not groups:
             return 0
@@ -212,5 +229,6 @@ class LateFixWriter:
         ps = [p for _, p in group]
         return {"_id": f"late:{group[0][0]}:{shard}", "cycle": cycle, "shard": shard,
                 "ts": utc(max(p.timestamp for p in ps)), "n": len(ps), "late": True, "eid": [e for e, _ in group],
+                "fk": [_fix_key(p) for p in ps],
                 "car_id": [p.car_id for p in ps], "t": [p.timestamp for p in ps], "lat": [p.lat for p in ps],
                 "lng": [p.lng for p in ps], "speed": [p.speed for p in ps], "heading": [p.heading for p in ps]}
