@@ -77,6 +77,7 @@ class AlarmsJob(QObject):
         book = self._ctx.runtime.alarms
         assert book is not None
         book.changes.subscribe(self._on_change)
+        self._ctx.runtime.fleet.changed.subscribe(lambda _cars: self._refresh() if book.active else None)
         for alarm in sorted(book.active.values(), key=lambda a: a.raised_at):
             self._on_change(AlarmRaised(alarm))
 

@@ -41,6 +41,7 @@ class UnknownDevicesPanel(QWidget):
         self.model: RowModel[UnknownDevice] = RowModel(COLUMNS, key=lambda d: d.device_id)
         self.table = make_table(self.model, "unknownDevicesTable")
         self.summary = plain_label("")
+        self.summary.setWordWrap(True)
         self.attach = QPushButton("Attach to unit…")
         self.attach.setObjectName("attachDevice")
         self.create_unit = QPushButton("Create unit…")
