@@ -77,9 +77,9 @@ class BatchWriter:
         self._down_until = 0.0
 
     # ---- adding ----------------------------------------------------------------------------
-    def available(self) -> bool:
+    def available(self, mono: float | None = None) -> bool:
         """False for a moment after a failed write: answer 503 at once instead of queueing."""
-        return time.monotonic() >= self._down_until
+        return (time.monotonic() if mono is None else mono) >= self._down_until
 
     def future(self, success: Response) -> asyncio.Future[Response]:
         """The answer every request of the current batch gets (success, or 503)."""
@@ -90,9 +90,11 @@ class BatchWriter:
         return fut
 
     def add_live(self, p: Position, arrived: float) -> None:
-        self._batch.live.append(p)
-        self._batch.arrived.append(arrived)
-        self._kick()
+        batch = self._batch
+        batch.live.append(p)
+        batch.arrived.append(arrived)
+        if self._timer is None or len(batch.live) >= o.BATCH_MAX:   # else the timer is armed: nothing to do
+            self._kick()
 
     def add_late(self, p: Position) -> None:
         self._batch.late.append(p)

@@ -23,7 +23,6 @@ import redis.asyncio as aioredis
 from ...domain.geo import EARTH_RADIUS_KM
 from ...domain.messages import (
     MessageRejected,
-    encode_position,
     validate_car_id,
     validate_position,
 )
@@ -32,6 +31,7 @@ from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
 from .keys import BATCH_CHANNEL, CHANNEL_PREFIX, GEO_KEY, KEY_PREFIX, SEEN_KEY, location_key
 from .position_decoder import decode_keyed, decode_position_fast
+from .resp import PackedSender, bulk, evalsha_head
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ class LiveStore:
         self._publish_each = client.register_script(_PUBLISH_EACH_LUA)
         self._nearby = client.register_script(_NEARBY_LUA)
         self._prune = client.register_script(_PRUNE_LUA)
+        self._sender = PackedSender(client, (self._write, self._publish_each))
 
     @property
     def client(self) -> aioredis.Redis:
@@ -165,27 +166,40 @@ class LiveStore:
         return pos
 
     async def update_car_locations(self, positions: Sequence[Position], *, publish_batch: bool = True) -> int:
-        """Write a whole tick: one pipelined round trip of one script call per WRITE_CHUNK units."""
+        """Write a whole tick: one round trip of one script call per WRITE_CHUNK units, then the
+        per-unit channels (resp.py: packed here, not by redis-py's pipeline)."""
         if not positions:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:  # reset even if cancelled mid-way
-            for start in range(0, len(positions), WRITE_CHUNK):
-                rows: list[list[Any]] = []
-                args: list[bytes | str | float | int] = [self.ttl_s, b""]
-                for p in positions[start:start + WRITE_CHUNK]:
-                    e = encode_position(p)
-                    args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
-                    rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
-                if publish_batch:  # the script wraps the rows in the batch envelope (decode_batch reads it)
-                    args[1] = orjson.dumps(rows)
-                await self._write(args=args, client=pipe)
-                await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks
-            for start in range(0, len(positions), WRITE_CHUNK):
-                await self._publish_each(args=[p.car_id for p in positions[start:start + WRITE_CHUNK]],
-                                         client=pipe)
-            results = await pipe.execute()
-        written = results[: (len(positions) + WRITE_CHUNK - 1) // WRITE_CHUNK]
-        return int(sum(int(n) for n in written))
+        payload: list[bytes] = []
+        chunks = 0
+        for start in range(0, len(positions), WRITE_CHUNK):
+            payload.append(self._pack_write(positions[start:start + WRITE_CHUNK], publish_batch))
+            chunks += 1
+            await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks
+        for start in range(0, len(positions), WRITE_CHUNK):
+            ids = [p.car_id.encode() for p in positions[start:start + WRITE_CHUNK]]
+            payload.append(evalsha_head(self._publish_each.sha, len(ids)) + b"".join(map(bulk, ids)))
+        results = await self._sender.send(payload, 2 * chunks)
+        return int(sum(int(n) for n in results[:chunks]))
+
+    def _pack_write(self, chunk: Sequence[Position], publish_batch: bool) -> bytes:
+        """One write-script call: ARGV ttl, batch rows JSON, then id, position JSON, lng, lat per unit.
+        The values are encode_position's (rounded, heading in [0, 360)), inlined: 10,000 a second."""
+        parts: list[bytes] = []
+        rows: list[tuple[str, float, float, float, float, float]] = []
+        for p in chunk:
+            lat, lng, ts = round(p.lat, 7), round(p.lng, 7), round(p.timestamp, 3)
+            speed, heading = round(p.speed, 2), round(p.heading, 2) % 360.0
+            cid = p.car_id
+            j = orjson.dumps({"car_id": cid, "lat": lat, "lng": lng, "speed": speed, "heading": heading,
+                              "timestamp": ts})
+            b_id, b_lng, b_lat = cid.encode(), b"%r" % lng, b"%r" % lat
+            parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+                len(b_id), b_id, len(j), j, len(b_lng), b_lng, len(b_lat), b_lat))
+            rows.append((cid, lat, lng, speed, heading, ts))
+        batch = orjson.dumps(rows) if publish_batch else b""   # the script wraps it in the envelope
+        head = evalsha_head(self._write.sha, 2 + 4 * len(chunk)) + bulk(b"%d" % self.ttl_s) + bulk(batch)
+        return head + b"".join(parts)
 
     # ---- reads -------------------------------------------------------------------------------
     def _decode(self, raw: bytes | str | None, car_id: str, now: float) -> Position | None:
