@@ -61,6 +61,7 @@ ORDER = [
     "map_import_s_metro", "map_import_peak_rss_mb_metro", "roads_load_s_metro", "geocode_p50_ms", "geocode_p95_ms",
     "reverse_geocode_p50_ms", "map_clip_peak_rss_mb_small", "map_clip_peak_rss_mb_large",
     "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
+    "ingest_floor_requests_per_s_10k", "ingest_floor_latency_p99_ms_10k", "ingest_floor_cpu_10k",
 ]
 
 

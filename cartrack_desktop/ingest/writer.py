@@ -26,6 +26,7 @@ from ..domain.messages import encode_alarm, encode_event, encode_position
 from ..domain.models import Alarm, Position
 from ..services.dispatch.keys import EVENTS_CHANNEL
 from ..services.infra.timeouts import within
+from ..services.live.keys import LATE_STREAM_MAXLEN
 from ..services.live.live_store import LiveStore
 from . import options as o
 from .http_server import Response
@@ -168,12 +169,12 @@ class BatchWriter:
 
     async def _write_redis(self, batch: Batch) -> None:
         if batch.live:
-            await self._store.update_car_locations(batch.live)
+            await self._store.update_car_locations(batch.live, newest_only=True)
         if batch.late or batch.alarms:
             async with self._r.pipeline(transaction=False) as pipe:
                 for p in batch.late:
                     pipe.xadd(LATE_STREAM, {"p": orjson.dumps(encode_position(p))},
-                              maxlen=o.LATE_STREAM_MAXLEN, approximate=True)
+                              maxlen=LATE_STREAM_MAXLEN, approximate=True)
                 for a in batch.alarms:
                     fields = encode_alarm(a)
                     pipe.hset(ALARMS_KEY, a.alarm_id, orjson.dumps(fields))

@@ -210,3 +210,19 @@ async def test_packed_write_stores_exactly_the_documented_json_and_survives_a_sc
     await store.client.script_flush()
     assert await store.update_car_locations(ps[:1]) == 1
     await sub.aclose()
+
+
+async def test_newest_only_never_moves_a_unit_back_and_keeps_the_older_fix_for_history(store):
+    """The device ingest's writes: a fix older than the stored one (it came through another ingest
+    process) leaves the unit where it is and goes to the late stream."""
+    t = time.time()
+    assert await store.update_car_locations([Position("DEV-1", 60.2, 24.9, 5.0, 90.0, t)], newest_only=True) == 1
+    older = Position("DEV-1", 60.1, 24.8, 5.0, 90.0, t - 30)
+    assert await store.update_car_locations([older, Position("DEV-2", 1.0, 2.0, 0.0, 0.0, t)],
+                                            newest_only=True) == 1
+    assert (await store.get_car_location("DEV-1")).timestamp == pytest.approx(t, abs=1e-3)
+    entries = await store.client.xrange(ls.LATE_STREAM)
+    assert [orjson.loads(f[b"p"])["timestamp"] for _id, f in entries] == [round(t - 30, 3)]
+    # without the flag (the simulator) a write is taken as it comes
+    assert await store.update_car_locations([older]) == 1
+    assert (await store.get_car_location("DEV-1")).timestamp == pytest.approx(t - 30, abs=1e-3)

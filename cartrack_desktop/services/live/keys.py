@@ -18,6 +18,7 @@ GEO_KEY = "cartrack:geo"
 SEEN_KEY = "cartrack:seen"
 BATCH_CHANNEL = "cartrack:batch"
 LATE_STREAM = "cartrack:late"
+LATE_STREAM_MAXLEN = 200_000        # ~ this many late fixes at most (XADD MAXLEN ~), ~30 MB
 
 
 def location_key(car_id: str) -> str:
