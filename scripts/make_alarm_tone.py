@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 import wave
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def main() -> None:
         w.setsampwidth(2)
         w.setframerate(RATE_HZ)
         w.writeframes(b"".join(struct.pack("<h", s) for s in samples()))
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
+    sys.stdout.write(f"wrote {OUT} ({OUT.stat().st_size} bytes)\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
@@ -107,5 +108,7 @@ class StatsJob(QObject):
             add("Late fixes (history)", "taken over from a stopped instance", ls.claimed)
             add("Late fixes (history)", "waiting (MongoDB unreachable)", ls.waiting)
             add("Late fixes (history)", "failed attempts", ls.failures)
+            add("Late fixes (history)", "last landed", time.strftime("%H:%M:%S", time.localtime(ls.last_landed_at))
+                if ls.last_landed_at else "—")
         if rt.alarms is not None:
             add("Alarms", "open", len(rt.alarms.active))

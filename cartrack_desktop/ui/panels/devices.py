@@ -21,12 +21,20 @@ def _seen_ago(d: UnknownDevice) -> float:
     return max(0.0, time.time() - d.last_seen)
 
 
+def _position(d: UnknownDevice) -> str:
+    if d.lat is None or d.lng is None:
+        return "—"
+    return f"{fmt_latlng(d.lat, d.lng)} (fix {fmt_age(max(0.0, time.time() - d.fix_at))})"
+
+
 COLUMNS: list[Column[UnknownDevice]] = [
     Column("Device", lambda d: d.device_id),
     Column("Protocol", lambda d: d.protocol or "—"),
-    Column("Last position", lambda d: "—" if d.lat is None or d.lng is None else fmt_latlng(d.lat, d.lng)),
+    Column("Last position", _position, tooltip="its last reported position and the age of that fix"),
     Column("Reports", lambda d: f"{d.count:,}", lambda d: d.count, align_right=True),
     Column("Last seen", lambda d: fmt_age(_seen_ago(d)), lambda d: -d.last_seen, align_right=True),
+    Column("First seen", lambda d: time.strftime("%Y-%m-%d %H:%M", time.localtime(d.first_seen)),
+           lambda d: d.first_seen),
 ]
 
 
