@@ -36,6 +36,7 @@ _TARGET_PEEK_BYTES = 16          # "OPTIONS ?" fits: the method and the target's
 # The headers a decoder or this server reads; the others (Host, User-Agent, Accept-Encoding, ...)
 # count against the limits and are not kept: decoding every header cost more than the rest of
 # the HTTP layer's per-request work.
+_MAX_HEADER_BYTES, _MAX_HEADERS = o.MAX_HEADER_BYTES, o.MAX_HEADERS   # module globals: one lookup each
 _PLAIN_STARTS = (b"GET /", b"POST /")   # a request that needs no target fix (see _fix_target)
 KEPT_HEADERS = frozenset((b"content-type", b"content-length", b"x-device-token", b"x-limit-u", b"x-limit-d",
                           b"expect"))
@@ -276,7 +277,7 @@ class HttpConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
         self._header_count += 1
-        if self._header_bytes > o.MAX_HEADER_BYTES or self._header_count > o.MAX_HEADERS:
+        if self._header_bytes > _MAX_HEADER_BYTES or self._header_count > _MAX_HEADERS:
             raise _Refuse(Response(431, b"headers too large\n"), "headers_too_large")
         key = name.lower()
         if key not in KEPT_HEADERS:
