@@ -137,6 +137,22 @@ def test_devices_reach_the_map_and_unknown_devices_are_attached_in_the_window(
                "attached device accepted")
     assert unit_on_map(qtbot, app, "U-2")["sign"] == "Unit-2"
 
+    # another one: a new unit is created for it from the list
+    assert report(headless, "van.7@depot", HEL[0] + 0.004, HEL[1], t).status_code == 400
+    qtbot.waitUntil(lambda: panel.model.row_of("van.7@depot") >= 0, timeout=10_000)
+    panel.table.selectRow(panel.model.row_of("van.7@depot"))
+    panel.create_unit.click()
+    qtbot.waitUntil(lambda: app.desk.fleet_editor.add_dialog is not None, timeout=3000)
+    add = app.desk.fleet_editor.add_dialog
+    assert (add.car_id.text(), add.device_id.text(), add.real.isChecked()) == ("van-7-depot", "van.7@depot", True)
+    add.call_sign.setText("Van-7")
+    with qtbot.waitSignal(app.desk.notices.notice, timeout=10_000):
+        add.buttons.accepted.emit()
+    qtbot.waitUntil(lambda: (u := app.desk.fleet.units.get("van-7-depot")) is not None
+                    and u.device_id == "van.7@depot" and not u.simulated, timeout=5000)
+    wait_until(lambda: report(headless, "van.7@depot", HEL[0] + 0.004, HEL[1], t + 1).status_code == 200, 10,
+               "the new unit's device accepted")
+
     # the Fleet editor gives U-3 another device
     fleet.table.selectRow(fleet.model.row_of("U-3"))
     fleet.device.click()
