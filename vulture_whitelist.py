@@ -81,14 +81,10 @@ _.on_header
 _.on_body
 _.on_message_complete
 
-# The device ingest's API for the wiring step (README "Real devices"): the status bar and Stats tab
-# read IngestStats, the Unknown devices list reads list_unknown, the alarm banner acknowledges with
-# encode_alarm_ack and reads AlarmAcknowledged.ack; the tests exercise each of them.
-_.positions_per_s
-_.late_per_s
-list_unknown
-encode_alarm_ack
-_.ack
+# What the window tests drive or read where a real desktop has a person (ui/): choosing a unit in
+# the attach dialog, and how many times the alarm sounded (no audio device under Xvfb to listen to).
+_.choose
+_.played
 # Decoded as the protocols define them (the Unit details step shows battery and altitude).
 _.altitude_m
 _.battery_pct

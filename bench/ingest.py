@@ -11,6 +11,9 @@ measured run follows with fix times continuing. Measured:
   ingest_cpu_10k              CPU seconds of the worker process(es) per wall second
   ingest_lost_10k             200-answered live fixes (wrk's count minus the worker's filtered
                               count) not published through the tick script (cartrack:batch)
+and, first and with the same load, the floor (bench/ingest_floor.py: a do-nothing httptools +
+uvloop server): ingest_floor_requests_per_s_10k, ingest_floor_latency_p99_ms_10k,
+ingest_floor_cpu_10k - what the machine allows at that moment.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -121,6 +125,41 @@ def _cpu(pids: list[int]) -> float:
     return total
 
 
+async def _floor(units: int, threads: int, seconds: float, warmup: float, delay_ms: int) -> list[dict[str, Any]]:
+    """The do-nothing server under the same load (its own warm-up), in this run."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ingest_floor", str(port),
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        await proc.stdout.readline()
+        t0 = int(time.time())
+        await asyncio.to_thread(_wrk, port, units, threads, warmup, t0, delay_ms)
+        load0 = os.getloadavg()[0]
+        cpu0, w0 = _cpu([proc.pid]), time.monotonic()
+        run = await asyncio.to_thread(_wrk, port, units, threads, seconds, t0 + 100, delay_ms)
+        cpu1, w1 = _cpu([proc.pid]), time.monotonic()
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    cond = {"devices": units, "server": "bench/ingest_floor.py (httptools + uvloop, answers 200, no work)",
+            "wrk_measured": run, "loadavg_1m_at_measure_start": rnd(load0, 2), "measured_s": rnd(w1 - w0, 1),
+            "load_generator": "the ingest's: wrk, bench/ingest_load.lua, keep-alive"}
+    wall = w1 - w0
+    return [
+        Metric("ingest_floor_requests_per_s_10k", run.get("requests_per_s"), "requests/s",
+               {**cond, "measure": "wrk Requests/sec"}).as_dict(),
+        Metric("ingest_floor_latency_p99_ms_10k", run.get("p99_ms"), "ms", {**cond, "measure": "wrk p99"}).as_dict(),
+        Metric("ingest_floor_cpu_10k", rnd((cpu1 - cpu0) / wall, 3), "cores",
+               {**cond, "measure": "CPU s of the floor server / wall s"}).as_dict(),
+    ]
+
+
 async def _bench(params: dict[str, Any]) -> list[dict[str, Any]]:
     units, seconds, warmup = int(params["units"]), float(params["seconds"]), float(params["warmup"])
     threads, workers, delay_ms = int(params.get("threads", 2)), int(params.get("workers", 1)), int(params["delay_ms"])
@@ -178,8 +217,14 @@ async def _bench(params: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+async def _both(params: dict[str, Any]) -> list[dict[str, Any]]:
+    floor = await _floor(int(params["units"]), int(params.get("threads", 2)), float(params["seconds"]),
+                         float(params["warmup"]), int(params["delay_ms"]))
+    return await _bench(params) + floor
+
+
 def run(params: dict[str, Any]) -> list[dict[str, Any]]:
-    return asyncio.run(_bench(params))
+    return asyncio.run(_both(params))
 
 
 if __name__ == "__main__":   # a manual run: python -m bench.ingest REDIS_URL MONGO_URI

@@ -70,6 +70,7 @@ ORDER = [
     "ingest_positions_per_s_10k", "ingest_latency_p99_ms_10k", "ingest_cpu_10k", "ingest_lost_10k",
     "api_nearby_p50_ms_10k", "api_nearby_p95_ms_10k", "ws_track_latency_p95_ms_1k", "ws_track_latency_p50_ms_1k",
     "ws_clients_rss_mb_1k", "ws_runtime_loop_lag_p99_ms_1k",
+    "ingest_floor_requests_per_s_10k", "ingest_floor_latency_p99_ms_10k", "ingest_floor_cpu_10k",
 ]
 
 

@@ -24,6 +24,9 @@ from dotenv import dotenv_values
 from platformdirs import user_data_dir
 
 from .domain.dispatch import SYSTEM_ACTOR
+from .ingest.filters import ACCURACY_MAX_M, FUTURE_S, MAX_IMPLIED_SPEED_MPH, MIN_PERIOD_S, FilterOptions
+from .ingest.options import ALARM_KINDS, DEFAULT_HOST, IngestOptions
+from .ingest.units import SpeedUnit
 
 APP_NAME = "cartrack-desktop"
 DEFAULT_CARS = 25
@@ -85,6 +88,7 @@ class Settings:
     api_key: str | None = None
     api_cors: tuple[str, ...] = ()  # origins allowed to call the API from a browser (CORS); none by default
     api_rate: int = DEFAULT_API_RATE_PER_S
+    ingest: IngestOptions | None = None   # the device ingest server; None: off (the default)
 
 
 # ---- parsers: (setting as the user wrote it, raw text) -> value; None means "use the default" ----------
@@ -255,6 +259,64 @@ def _origins(setting: str, raw: str) -> tuple[str, ...] | None:
     return origins or None
 
 
+def _ingest_address(setting: str, raw: str) -> tuple[str, int] | None:
+    """`[HOST:]PORT` (IPv6 as `[::1]:PORT`); a bare port listens on loopback. "off"/"" for none."""
+    text = raw.strip()
+    if text.lower() in ("", "off", "none", "0", "no", "false"):
+        return None
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = DEFAULT_HOST, text
+    host = host.strip("[]")
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise ConfigError(setting, f"must be [HOST:]PORT, e.g. 5055 or 0.0.0.0:5055 (got {raw!r})")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(setting, f"must be [HOST:]PORT, e.g. 5055 or 0.0.0.0:5055 (got {raw!r})") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(setting, f"port must be between 1 and 65535 (got {port})")
+    return host, port
+
+
+def _number(lo: float, hi: float, unit: str) -> Parse:
+    """A number in [lo, hi]; 0 (where lo is 0) switches the filter it sets off."""
+    def parse(setting: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(setting, f"must be a number of {unit} (got {raw!r})") from None
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise ConfigError(setting, f"must be between {lo:g} and {hi:g} {unit} (got {raw!r})")
+        return value
+    return parse
+
+
+def _speed_unit(setting: str, raw: str) -> SpeedUnit | None:
+    text = raw.strip().lower()
+    if not text:
+        return None
+    try:
+        return SpeedUnit(text)
+    except ValueError:
+        raise ConfigError(setting, f"must be one of {', '.join(u.value for u in SpeedUnit)} (got {raw!r})") from None
+
+
+def _word_list(allowed: tuple[str, ...] | None) -> Parse:
+    """A comma list of words (lower case); with `allowed`, only those."""
+    def parse(setting: str, raw: str) -> tuple[str, ...]:
+        words = tuple(w.strip().lower() for w in raw.split(",") if w.strip())
+        bad = [w for w in words if (allowed is not None and w not in allowed) or not w.isalpha() or len(w) > 32]
+        if bad:
+            choice = f"; choose from {', '.join(allowed)}" if allowed is not None else ""
+            raise ConfigError(setting, f"unknown {', '.join(bad)}{choice}")
+        return words
+    return parse
+
+
+INGEST_SWITCHABLE_FILTERS = ("invalid", "zero", "duplicate", "late")
+
+
 def _os_user() -> str:
     try:
         name = getpass.getuser()
@@ -335,6 +397,37 @@ SETTINGS: tuple[Setting, ...] = (
             help="comma-separated browser origins allowed to call the API (CORS); none by default"),
     Setting("api_rate", "CARTRACK_API_RATE", _int(1, MAX_API_RATE_PER_S), lambda: DEFAULT_API_RATE_PER_S,
             flag="--api-rate", help=f"API requests per second per token (default {DEFAULT_API_RATE_PER_S})"),
+    # the device ingest (README "Real devices"): off unless an address is given
+    Setting("ingest_address", "CARTRACK_INGEST", _ingest_address, flag="--ingest",
+            help="serve device reports on [HOST:]PORT (a bare port: 127.0.0.1); default off"),
+    Setting("ingest_cert", "CARTRACK_INGEST_CERT", _readable_file, flag="--ingest-cert",
+            help="TLS certificate (PEM) for the device ingest; with --ingest-key"),
+    Setting("ingest_key", "CARTRACK_INGEST_KEY", _readable_file, flag="--ingest-key",
+            help="TLS private key (PEM) of --ingest-cert"),
+    Setting("ingest_register", "CARTRACK_INGEST_REGISTER", _bool, lambda: False, switches=(
+        Switch("--ingest-register", "1", "a report from an unknown device creates its unit"),)),
+    Setting("ingest_speed_unit", "CARTRACK_INGEST_SPEED_UNIT", _speed_unit, lambda: SpeedUnit.KNOTS,
+            flag="--ingest-speed-unit", help="unit of an OsmAnd-style `speed` without speed_unit=: kn (default), "
+            "kmh, mps, mph"),
+    Setting("ingest_future_s", "CARTRACK_INGEST_FUTURE_S", _number(0, 86400, "seconds"),
+            lambda: FUTURE_S, flag="--ingest-future-s",
+            help="refuse fixes more than this ahead of the clock (default 120; 0: off)"),
+    Setting("ingest_accuracy_m", "CARTRACK_INGEST_ACCURACY_M", _number(0, 1e6, "metres"),
+            lambda: ACCURACY_MAX_M, flag="--ingest-accuracy-m",
+            help="refuse fixes with a reported accuracy worse than this (default 1000; 0: off)"),
+    Setting("ingest_min_period_s", "CARTRACK_INGEST_MIN_PERIOD_S", _number(0, 3600, "seconds"),
+            lambda: MIN_PERIOD_S, flag="--ingest-min-period-s",
+            help="refuse a unit's fixes closer together than this (default 0.5; 0: off)"),
+    Setting("ingest_max_speed_mph", "CARTRACK_INGEST_MAX_SPEED_MPH", _number(0, 100_000, "mph"),
+            lambda: MAX_IMPLIED_SPEED_MPH, flag="--ingest-max-speed-mph",
+            help="refuse a jump implying more than this speed (teleport; default 200; 0: off)"),
+    Setting("ingest_filters_off", "CARTRACK_INGEST_FILTERS_OFF", _word_list(INGEST_SWITCHABLE_FILTERS), tuple,
+            flag="--ingest-filters-off", help="comma list of filters to switch off: invalid, zero, duplicate, "
+            "late (late: refuse out-of-order fixes instead of keeping them for the history)"),
+    Setting("ingest_alarms", "CARTRACK_INGEST_ALARMS", _word_list(None), lambda: ALARM_KINDS,
+            flag="--ingest-alarms", help="comma list of device alarm values that raise an emergency (default sos)"),
+    Setting("ingest_workers", "CARTRACK_INGEST_WORKERS", _int(1, 16), lambda: 1, flag="--ingest-workers",
+            help="ingest processes sharing the port (default 1)"),
 )
 _TLS_PARAMS = {"redis_ca_file": "ssl_ca_certs", "redis_cert_file": "ssl_certfile", "redis_key_file": "ssl_keyfile"}
 
@@ -421,6 +514,7 @@ def load_settings(
     if values["headless"] and values["screenshot"] is not None:
         raise ConfigError("--screenshot", "needs a window; it cannot be combined with --headless")
     _check_api(values)
+    values["ingest"] = _ingest_options(values)
     return Settings(**values)
 
 
@@ -435,6 +529,28 @@ def _check_api(values: Mapping[str, Any]) -> None:
     if api is not None and not api.loopback and cert is None:
         raise ConfigError("--api", f"listening on {api.host} (not loopback) needs TLS (--api-cert and --api-key) "
                                    "and at least one token (cartrack-desktop api-token create NAME --role read)")
+
+
+def _ingest_options(values: dict[str, Any]) -> IngestOptions | None:
+    """The ingest rows (popped from values) as IngestOptions, or None when no address is set."""
+    rows = {k: values.pop(k) for k in [k for k in values if k.startswith("ingest_")]}
+    cert, key = rows["ingest_cert"], rows["ingest_key"]
+    if (cert is None) != (key is None):
+        raise ConfigError("--ingest-cert" if cert is None else "--ingest-key",
+                          "TLS needs both --ingest-cert and --ingest-key")
+    address = rows["ingest_address"]
+    if address is None:
+        return None
+    off = set(rows["ingest_filters_off"])
+    filters = FilterOptions(
+        invalid="invalid" not in off, zero="zero" not in off, duplicate="duplicate" not in off,
+        keep_late="late" not in off, future_s=rows["ingest_future_s"], accuracy_max_m=rows["ingest_accuracy_m"],
+        min_period_s=rows["ingest_min_period_s"], max_implied_speed_mph=rows["ingest_max_speed_mph"])
+    return IngestOptions(
+        host=address[0], port=address[1], cert_file=Path(cert) if cert else None,
+        key_file=Path(key) if key else None, register_unknown=rows["ingest_register"],
+        speed_unit=rows["ingest_speed_unit"], filters=filters, alarm_kinds=tuple(rows["ingest_alarms"]),
+        workers=rows["ingest_workers"])
 
 
 def redact_url(url: str) -> str:

@@ -10,6 +10,7 @@ RUN_PKGS=(
   libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libnss3
   libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libxshmfence1
   libgbm1 libfontconfig1 libdbus-1-3
+  libpulse0   # QtMultimedia (the emergency alert's sound; without it the app beeps instead)
   osmium-tool
 )
 TEST_PKGS=("${RUN_PKGS[@]}" xvfb xauth wrk chromium)   # wrk: the ingest benchmark's load; chromium: the seed's browser snippet against the API

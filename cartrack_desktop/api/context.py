@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,14 +25,6 @@ DEFAULT_WS_SEND_STALL_S = 10.0  # a send blocked this long (the client does not 
 DEFAULT_WS_MAX_CLIENTS = 10_000
 
 
-class IngestView(Protocol):
-    """What the API shows of the device ingest, when this instance runs one."""
-
-    def state(self) -> tuple[str, str]: ...                       # (state, detail)
-
-    async def unknown_devices(self) -> list[dict[str, object]]: ...
-
-
 @dataclass
 class WsCounters:
     dropped_slow: int = 0
@@ -51,7 +43,6 @@ class ApiContext:
     ws_queue: int = DEFAULT_WS_QUEUE
     ws_max_clients: int = DEFAULT_WS_MAX_CLIENTS
     ws_send_stall_s: float = DEFAULT_WS_SEND_STALL_S
-    ingest: IngestView | None = None
     ws: WsCounters = field(default_factory=WsCounters)
     stalls: StallWatch = field(init=False)
 

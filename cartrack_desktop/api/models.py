@@ -249,8 +249,18 @@ class LiveStatsOut(_Out):
 
 
 class IngestStatsOut(_Out):
-    state: str
-    detail: str = ""
+    """The device ingest of this instance ("off" when it runs none): what the status bar and Stats tab show."""
+
+    state: Annotated[str, Field(max_length=32)]
+    detail: Annotated[str, Field(max_length=400)] = ""
+    listening: list[Annotated[str, Field(max_length=80)]] = []
+    workers: int = 0
+    positions_per_s: float = 0.0
+    late_per_s: float = 0.0
+    totals: dict[str, int] = {}
+    rejections: dict[str, int] = {}
+    connections: int = 0
+    devices: int = 0
 
 
 class ApiStatsOut(_Out):
@@ -277,8 +287,10 @@ class UnknownDeviceOut(_Out):
     protocol: Annotated[str, Field(max_length=32)] = ""
     lat: Lat | None = None
     lng: Lng | None = None
-    last_seen: float | None = None
+    fix_at: float | None = None
     count: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None
 
 
 class UnknownDevicesOut(_Out):

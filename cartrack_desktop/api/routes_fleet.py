@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from ..domain.messages import MessageRejected, validate_text
+from ..domain.messages import MessageRejected, validate_text, validate_unknown_device
 from ..domain.models import is_valid_car_id
+from ..ingest.devices import list_unknown
 from ..services.dispatch.service import ActionResult, DispatchService
 from ..services.runtime import Runtime
 from .auth import Actor
@@ -126,17 +127,27 @@ def _runtime_stats(rt: Runtime) -> _RuntimeStats:
     )
 
 
+def _ingest_stats(rt: Runtime) -> IngestStatsOut:
+    st = rt.ingest_stats()
+    if st is None:
+        return IngestStatsOut(state="off")
+    return IngestStatsOut(state=st.state, detail=st.detail[:400], listening=[a[:80] for a in st.listening],
+                          workers=st.workers, positions_per_s=st.positions_per_s, late_per_s=st.late_per_s,
+                          totals=dict(st.totals), rejections=dict(st.rejections), connections=st.connections,
+                          devices=st.devices)
+
+
 @router.get("/stats", response_model=StatsOut, summary="Simulator, sync, live data, ingest, rejections, API")
 async def stats(ctx: Ctx, _actor: Reader) -> StatsOut:
     got = await ctx.port.read(_runtime_stats)
     live = await ctx.store.live_count()
-    state, detail = ctx.ingest.state() if ctx.ingest is not None else ("off", "")
+    ingest = await ctx.port.read(_ingest_stats)
     auth = ctx.auth
     rejections = {**got.rejections, "api": {"refused": auth.refused, "rate_limited": auth.rate_limited}}
     return StatsOut(
         simulator=got.simulator, sync=got.sync,
         live=LiveStatsOut(live_units=live, redis_ok=got.redis_ok, mongo_ok=got.mongo_ok),
-        ingest=IngestStatsOut(state=state, detail=detail), rejections=rejections,
+        ingest=ingest, rejections=rejections,
         api=ApiStatsOut(auth=auth.mode.value, tokens=auth.token_count, ws_track_clients=ctx.tracks.clients,
                         ws_fleet_clients=ctx.fleet.clients, ws_dropped_slow=ctx.ws.dropped_slow,
                         refused=auth.refused, rate_limited=auth.rate_limited),
@@ -146,7 +157,19 @@ async def stats(ctx: Ctx, _actor: Reader) -> StatsOut:
 @router.get("/ingest/devices/unknown", response_model=UnknownDevicesOut, responses={404: {"model": ErrorOut}},
             summary="Devices that reported but belong to no unit (when this instance runs the device ingest)")
 async def unknown_devices(ctx: Ctx, _actor: Reader) -> UnknownDevicesOut:
-    if ctx.ingest is None:
+    if not await ctx.port.read(lambda rt: rt.ingest is not None):
         raise HTTPException(404, "the device ingest is not running in this instance")
-    devices = await ctx.ingest.unknown_devices()
-    return UnknownDevicesOut(devices=[UnknownDeviceOut.model_validate(d) for d in devices])
+    out = []
+    # read on the API's own Redis connection (the list holds up to 10,000 devices: not on the window's
+    # thread), each entry validated as the window validates it
+    for entry in await list_unknown(ctx.store.client):
+        try:
+            d = validate_unknown_device(entry)
+        except MessageRejected as exc:
+            ctx.store.rejections.reject(exc.kind, None)
+            continue
+        out.append(UnknownDeviceOut(device_id=d.device_id, protocol=d.protocol, lat=d.lat, lng=d.lng,
+                                    fix_at=d.fix_at, count=d.count, first_seen=d.first_seen,
+                                    last_seen=d.last_seen))
+    out.sort(key=lambda d: d.last_seen or 0.0, reverse=True)
+    return UnknownDevicesOut(devices=out)

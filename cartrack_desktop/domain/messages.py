@@ -25,7 +25,7 @@ from .dispatch import (
     TimelineKind,
     UnitAssignment,
 )
-from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, SyncRecord, UnitStatus
+from .models import CAR_ID_RE, DEVICE_ID_RE, Alarm, AlarmAck, Position, SyncRecord, UnitStatus, UnknownDevice
 
 Loads = Callable[[bytes | str], Any]
 
@@ -576,3 +576,33 @@ def validate_sync_record(obj: Any) -> SyncRecord:
     return SyncRecord(cycle, _epoch(obj.get("taken_at"), "taken_at"), _epoch(obj.get("written_at"), "written_at"),
                       cars, duration, validate_text(obj.get("instance", ""), "instance", max_chars=NAME_MAX,
                                                     allow_empty=True))
+
+
+# ---- the Unknown devices list (cartrack:devices:unknown, written by the device ingest) -----------
+MAX_DEVICE_REPORTS = 2**53
+
+
+def validate_unknown_device(obj: Any) -> UnknownDevice:
+    """One entry of the Unknown devices hash: every field checked before the window shows it."""
+    if not isinstance(obj, dict) or len(obj) > MAX_OBJECT_KEYS:
+        raise MessageRejected("not_object")
+    lat, lng = obj.get("lat"), obj.get("lng")
+    has_fix = lat is not None and lng is not None
+    if has_fix:
+        lat, lng = _as_number(lat, "lat"), _as_number(lng, "lng")
+        if not -90.0 <= lat <= 90.0:
+            raise MessageRejected("lat_range")
+        if not -180.0 <= lng <= 180.0:
+            raise MessageRejected("lng_range")
+    count = obj.get("count")
+    if isinstance(count, float) and count.is_integer():   # Lua's cjson writes large counts as 1e+14
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_DEVICE_REPORTS:
+        raise MessageRejected("bad_type", "count")
+    return UnknownDevice(
+        device_id=validate_device_id(obj.get("device_id")),
+        protocol=_matching(obj.get("protocol", ""), PROTOCOL_RE, "protocol"),
+        lat=lat if has_fix else None, lng=lng if has_fix else None,
+        fix_at=_as_number(obj.get("t"), "t"), count=count,
+        first_seen=_as_number(obj.get("first_seen"), "first_seen"),
+        last_seen=_as_number(obj.get("last_seen"), "last_seen"))

@@ -84,13 +84,19 @@ class NearbyCar(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Car:
-    """A fleet registry entry (MongoDB `cars`)."""
+    """A fleet registry entry (MongoDB `cars`).
+
+    `simulated` False marks a real unit: the simulator never moves it, its positions come from
+    its device (`device_id`, the tracker's unique id the device ingest maps to this unit).
+    """
 
     car_id: str
     call_sign: str
     status: UnitStatus = UnitStatus.AVAILABLE
     location: Position | None = None
     incident_id: str | None = None
+    simulated: bool = True
+    device_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +147,20 @@ class SyncRecord:
     cars: int
     duration_s: float | None     # None in records from before the duration was kept
     instance: str                # which instance wrote it ("" in older records)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownDevice:
+    """A device that reported but belongs to no unit (README "Devices and units"), as listed.
+
+    lat/lng are its last reported position (None when it sent none); times are epoch seconds.
+    """
+
+    device_id: str
+    protocol: str
+    lat: float | None
+    lng: float | None
+    fix_at: float
+    count: int
+    first_seen: float
+    last_seen: float

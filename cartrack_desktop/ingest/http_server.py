@@ -31,8 +31,15 @@ from .protocols import Request
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_S = 1.0
+SWEEP_EVERY_S = 2.0              # slow-client (10 s) and idle (120 s) timeouts are checked this often
 _TARGET_PEEK_BYTES = 16          # "OPTIONS ?" fits: the method and the target's first byte
+# The headers a decoder or this server reads; the others (Host, User-Agent, Accept-Encoding, ...)
+# count against the limits and are not kept: decoding every header cost more than the rest of
+# the HTTP layer's per-request work.
+_MAX_HEADER_BYTES, _MAX_HEADERS = o.MAX_HEADER_BYTES, o.MAX_HEADERS   # module globals: one lookup each
+_PLAIN_STARTS = (b"GET /", b"POST /")   # a request that needs no target fix (see _fix_target)
+KEPT_HEADERS = frozenset((b"content-type", b"content-length", b"x-device-token", b"x-limit-u", b"x-limit-d",
+                          b"expect"))
 
 
 class Response(NamedTuple):
@@ -138,8 +145,11 @@ class HttpServer:
 
     def _resolved(self, fut: asyncio.Future[Response]) -> None:
         resp = fut.result() if not fut.cancelled() else Response(503, retry_after_s=o.RETRY_AFTER_S)
+        keep, close = rendered(resp, True), rendered(resp, False)   # once for the whole micro-batch
         for conn, slot in self._waiters.pop(fut, ()):
-            conn.answer(slot, resp)
+            if not conn.closed:
+                slot[0] = keep if slot[1] else close
+                conn._flush()
 
     def _sweep(self) -> None:
         """Slow clients (a request started and not finished) and idle keep-alive connections."""
@@ -161,9 +171,10 @@ class HttpConnection(asyncio.Protocol):
         self.closed = False
         self._at_start = True
         self._prefix = b""
-        self._url = bytearray()
+        self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
+        self._header_count = 0
         self._body = bytearray()
         self._slots: collections.deque[list[object]] = collections.deque()   # [bytes | None, keep_alive]
         self._reading = True
@@ -213,10 +224,11 @@ class HttpConnection(asyncio.Protocol):
         if self._at_start:
             if self.request_started is None:
                 self.request_started = self.last_activity
-            fixed = self._fix_target(data)
-            if fixed is None:
-                return
-            data = fixed
+            if self._prefix or not data.startswith(_PLAIN_STARTS):
+                fixed = self._fix_target(data)
+                if fixed is None:
+                    return
+                data = fixed
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -252,23 +264,28 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         if self._at_start:
             self._at_start = False
-            self._url.clear()
+            self._url = url          # the whole target in one callback: the common case, no copy
             self._headers = {}
-            self._header_bytes = 0
-            self._body.clear()
-        self._url += url
+            self._header_bytes = self._header_count = 0
+            if self._body:
+                self._body = bytearray()
+        else:
+            self._url += url
         if len(self._url) > o.MAX_REQUEST_LINE_BYTES:
             raise _Refuse(Response(414, b"request line too long\n"), "request_line_too_long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > o.MAX_HEADER_BYTES or len(self._headers) >= o.MAX_HEADERS:
+        self._header_count += 1
+        if self._header_bytes > _MAX_HEADER_BYTES or self._header_count > _MAX_HEADERS:
             raise _Refuse(Response(431, b"headers too large\n"), "headers_too_large")
-        key = name.decode("latin-1").lower()
-        self._headers[key] = value.decode("latin-1")
-        if key == "content-length" and (not value.isdigit() or int(value) > o.MAX_BODY_BYTES):
+        key = name.lower()
+        if key not in KEPT_HEADERS:
+            return
+        self._headers[key.decode("latin-1")] = value.decode("latin-1")
+        if key == b"content-length" and (not value.isdigit() or int(value) > o.MAX_BODY_BYTES):
             raise _Refuse(Response(413, b"body too large\n"), "body_too_large")
-        if key == "expect" and value.lower() == b"100-continue" and self.transport is not None and not self._slots:
+        if key == b"expect" and value.lower() == b"100-continue" and self.transport is not None and not self._slots:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")   # curl waits a second for it otherwise
 
     def on_body(self, body: bytes) -> None:
@@ -282,9 +299,10 @@ class HttpConnection(asyncio.Protocol):
         srv = self.server
         srv.requests += 1
         keep_alive = self.parser.should_keep_alive()
-        path, _, query = bytes(self._url).partition(b"?")
-        query = query.partition(b"#")[0]
-        req = Request(path.decode("latin-1") or "/", query, self._headers, bytes(self._body))
+        path, _, query = self._url.partition(b"?")
+        if b"#" in query:
+            query = query.partition(b"#")[0]
+        req = Request(path.decode("latin-1") or "/", query, self._headers, bytes(self._body) if self._body else b"")
         result = srv.handler(req)
         slot: list[object] = [None, keep_alive]
         self._slots.append(slot)
@@ -293,7 +311,8 @@ class HttpConnection(asyncio.Protocol):
             self._flush()
         else:
             srv.wait(result, self, slot)
-            self._set_reading()
+            if len(self._slots) >= o.MAX_PIPELINED:
+                self._set_reading()
 
     # ---- answers ----------------------------------------------------------------------------
     def answer(self, slot: list[object], resp: Response) -> None:
@@ -316,7 +335,8 @@ class HttpConnection(asyncio.Protocol):
                 self.closed = True
                 self.server.connections.discard(self)
                 return
-        self._set_reading()
+        if not self._reading:
+            self._set_reading()
 
     def _set_reading(self) -> None:
         if self.closed or self.transport is None or self._broken:
@@ -343,7 +363,7 @@ class HttpConnection(asyncio.Protocol):
         self._flush()
 
     def check_timeouts(self, now: float) -> None:
-        if self.closed:
+        if self.closed or (self.request_started is None and now - self.last_activity <= self.opts.idle_timeout_s):
             return
         if self.request_started is not None and now - self.request_started > self.opts.request_timeout_s:
             self.request_started = None

@@ -27,7 +27,6 @@ UNKNOWN_FLUSH_S = 1.0               # unknown devices are written to Redis at mo
 MAX_UNKNOWN_DEVICES = 10_000        # the Unknown devices list never grows beyond this
 MAX_REGISTRATIONS_PER_MIN = 60     # --ingest-register: new units per minute at most (a flood of ids)
 REGISTRY_REFRESH_S = 30.0           # the device -> unit map is re-read this often (and on fleet events)
-LATE_STREAM_MAXLEN = 200_000        # cartrack:late keeps at most ~this many fixes (~30 MB)
 ALARM_KINDS = ("sos",)              # alarm values that raise an emergency (Traccar's ALARM_SOS)
 ALARM_REPEAT_S = 60.0               # the same alarm from the same unit is raised once per this window
 

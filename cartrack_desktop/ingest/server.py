@@ -205,17 +205,19 @@ class IngestServer:
 
     def accept(self, report: DeviceReport, unit: UnitDevice, ok: Response) -> Response | asyncio.Future[Response]:
         """A known device's report: token, validation, filters, then into the batch."""
-        if not unit.token_ok(report.token):
+        if unit.secret_sha256 is not None and not unit.token_ok(report.token):
             self.rejections.reject("bad_token", unit.car_id)
             return BAD_TOKEN
-        if not self.writer.available():
+        writer = self.writer
+        mono = time.monotonic()
+        if not writer.available(mono):
             self.counters.unavailable += 1
             return UNAVAILABLE
         now = time.time()
         car = unit.car_id
         if not report.has_position:
             if report.alarm and self._raise_alarm(report, car, now, None):
-                return self.writer.future(ok)
+                return writer.future(ok)
             self.rejections.reject("no_position", car)
             return ok
         t = report.fix_time if report.fix_time is not None else now
@@ -224,17 +226,7 @@ class IngestServer:
         verdict, kind = f.check(fix, last, now, self.opts.filters)
         if verdict is f.Verdict.REJECTED:
             assert kind is not None
-            self.counters.filtered += 1
-            self.rejections.reject(kind, car)
-            state = f.advance(last, fix, verdict, kind)
-            if state is not None:
-                self.last[car] = state
-            if report.alarm and self._raise_alarm(report, car, now, None):
-                return self.writer.future(ok)
-            pending = self._pending.get(car)
-            if kind == "duplicate" and pending is not None and not pending.done():
-                return pending  # answered as the fix it repeats
-            return ok
+            return self._refused(report, car, fix, last, kind, now, ok)
         try:
             pos = check_position(car, fix.lat, fix.lng, report.speed_mph, report.heading, t, now)
         except MessageRejected as exc:
@@ -244,17 +236,32 @@ class IngestServer:
             return ok if exc.kind in DROPPED_KINDS else bad_request(exc.kind)
         if verdict is f.Verdict.LIVE:
             self.last[car] = f.LastFix(t, fix.lat, fix.lng)
-            self.writer.add_live(pos, time.monotonic())
+            writer.add_live(pos, mono)
             self.counters.live += 1
         else:
-            self.writer.add_late(pos)
+            writer.add_late(pos)
             self.counters.late += 1
         if report.alarm:
             self._raise_alarm(report, car, now, pos)
-        fut = self.writer.future(ok)
+        fut = writer.future(ok)
         if verdict is f.Verdict.LIVE:
-            self._pending[car] = fut
+            self._pending[car] = fut   # a duplicate of this fix, sent again before the answer, shares it
         return fut
+
+    def _refused(self, report: DeviceReport, car: str, fix: f.Fix, last: f.LastFix | None, kind: f.FilterKind,
+                 now: float, ok: Response) -> Response | asyncio.Future[Response]:
+        """A filtered fix: counted, answered 200 (or as the fix it repeats), never written."""
+        self.counters.filtered += 1
+        self.rejections.reject(kind, car)
+        state = f.advance(last, fix, f.Verdict.REJECTED, kind)
+        if state is not None:
+            self.last[car] = state
+        if report.alarm and self._raise_alarm(report, car, now, None):
+            return self.writer.future(ok)
+        pending = self._pending.get(car)
+        if kind == "duplicate" and pending is not None and not pending.done():
+            return pending  # answered as the fix it repeats
+        return ok
 
     def _raise_alarm(self, report: DeviceReport, car: str, now: float, pos: Position | None) -> bool:
         last = self.last.get(car)
@@ -269,20 +276,19 @@ class IngestServer:
 
     # ---- batch outcome ---------------------------------------------------------------------------
     def _batch_done(self, batch: Batch, ok: bool) -> None:
-        mine = set(batch.futures.values())
-        if not ok:   # the device will send the alarm again (503): it must be raised then
-            for a in batch.alarms:
-                self.alarms.forget(a)
+        """Nothing to do per fix when the batch is in Redis (`_pending` keeps one done future per unit
+        at most, and a done future is never shared again). A failed batch: the devices will send it
+        all again (503), so forget what would refuse the retries."""
+        if ok:
+            return
+        for a in batch.alarms:   # the device will send the alarm again: it must be raised then
+            self.alarms.forget(a)
         for p in batch.live:
-            if self._pending.get(p.car_id) in mine:
-                del self._pending[p.car_id]
-            if not ok:
-                # not in Redis: forget the filter state so the device's retry is taken as new
-                last = self.last.get(p.car_id)
-                if last is not None and last.t == p.timestamp:
-                    del self.last[p.car_id]
-        if not ok:
-            self.counters.unavailable += len(batch)
+            # not in Redis: forget the filter state so the device's retry is taken as new
+            last = self.last.get(p.car_id)
+            if last is not None and last.t == p.timestamp:
+                del self.last[p.car_id]
+        self.counters.unavailable += len(batch)
 
     def _latency(self, arrived: list[float], done: float) -> None:
         self.latencies_ms.extend((done - a) * 1000.0 for a in arrived)

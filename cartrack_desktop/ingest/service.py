@@ -75,12 +75,13 @@ class IngestService:
         self._workers: list[_Worker] = []
         self._state = "off"
         self._detail = ""
+        self._stopping = False
         self._history: deque[tuple[float, int, int]] = deque(maxlen=64)   # (time, live, late)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> list[str]:
         """Start every worker; raises IngestError when one cannot listen."""
-        self._state = "starting"
+        self._state, self._stopping = "starting", False
         self._workers = [_Worker(i) for i in range(self.options.workers)]
         try:
             await asyncio.gather(*(self._spawn(w) for w in self._workers))
@@ -129,7 +130,9 @@ class IngestService:
                 self._sample()
 
     async def stop(self) -> None:
-        """Close the workers' stdin (they drain their batch and exit), then make sure they are gone."""
+        """Close the workers' stdin (they drain their batch and exit), then make sure they are gone.
+        Idempotent; run() ends instead of restarting them."""
+        self._stopping = True
         for w in self._workers:
             if w.proc is not None and w.proc.stdin is not None and w.proc.returncode is None:
                 with contextlib.suppress(Exception):
@@ -154,12 +157,14 @@ class IngestService:
         await self.start()
         attempts = [Attempts(RESTART_BACKOFF) for _ in self._workers]
         try:
-            while True:
+            while not self._stopping:
                 waits = {asyncio.ensure_future(w.proc.wait()): w for w in self._workers if w.proc is not None}
                 done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for t in pending:
                     t.cancel()
                 for t in done:
+                    if self._stopping:
+                        break
                     w = waits[t]
                     self._state, self._detail = "degraded", f"worker {w.index} exited ({t.result()}); restarting"
                     log.warning("ingest: %s", self._detail)

@@ -46,13 +46,11 @@ def heading_degrees(value: float) -> float:
 
 def parse_number(text: str, name: str) -> float:
     """A finite number from a query value; anything else is a DecodeError (bad_number)."""
-    if len(text) > MAX_NUMBER_CHARS:
-        raise DecodeError("bad_number", name)
     try:
         value = float(text)
     except ValueError:
         raise DecodeError("bad_number", name) from None
-    if not math.isfinite(value):
+    if value - value or len(text) > MAX_NUMBER_CHARS:   # inf - inf and nan - nan are nan (true); 0.0 else
         raise DecodeError("bad_number", name)
     return value
 

@@ -26,6 +26,7 @@ from ..domain.messages import encode_alarm, encode_event, encode_position
 from ..domain.models import Alarm, Position
 from ..services.dispatch.keys import EVENTS_CHANNEL
 from ..services.infra.timeouts import within
+from ..services.live.keys import LATE_STREAM_MAXLEN
 from ..services.live.live_store import LiveStore
 from . import options as o
 from .http_server import Response
@@ -77,9 +78,9 @@ class BatchWriter:
         self._down_until = 0.0
 
     # ---- adding ----------------------------------------------------------------------------
-    def available(self) -> bool:
+    def available(self, mono: float | None = None) -> bool:
         """False for a moment after a failed write: answer 503 at once instead of queueing."""
-        return time.monotonic() >= self._down_until
+        return (time.monotonic() if mono is None else mono) >= self._down_until
 
     def future(self, success: Response) -> asyncio.Future[Response]:
         """The answer every request of the current batch gets (success, or 503)."""
@@ -90,9 +91,11 @@ class BatchWriter:
         return fut
 
     def add_live(self, p: Position, arrived: float) -> None:
-        self._batch.live.append(p)
-        self._batch.arrived.append(arrived)
-        self._kick()
+        batch = self._batch
+        batch.live.append(p)
+        batch.arrived.append(arrived)
+        if self._timer is None or len(batch.live) >= o.BATCH_MAX:   # else the timer is armed: nothing to do
+            self._kick()
 
     def add_late(self, p: Position) -> None:
         self._batch.late.append(p)
@@ -166,12 +169,12 @@ class BatchWriter:
 
     async def _write_redis(self, batch: Batch) -> None:
         if batch.live:
-            await self._store.update_car_locations(batch.live)
+            await self._store.update_car_locations(batch.live, newest_only=True)
         if batch.late or batch.alarms:
             async with self._r.pipeline(transaction=False) as pipe:
                 for p in batch.late:
                     pipe.xadd(LATE_STREAM, {"p": orjson.dumps(encode_position(p))},
-                              maxlen=o.LATE_STREAM_MAXLEN, approximate=True)
+                              maxlen=LATE_STREAM_MAXLEN, approximate=True)
                 for a in batch.alarms:
                     fields = encode_alarm(a)
                     pipe.hset(ALARMS_KEY, a.alarm_id, orjson.dumps(fields))

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -20,7 +21,18 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
-from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
+from ..domain.messages import (
+    DispatchEvent,
+    FleetEvent,
+    IncidentEvent,
+    MessageRejected,
+    StatusEvent,
+    validate_unknown_device,
+)
+from ..domain.models import UnknownDevice
+from ..ingest.devices import list_unknown
+from ..ingest.service import IngestService, IngestStats
+from .dispatch.alarms import AlarmBook
 from .dispatch.eta import EtaEstimator
 from .dispatch.events import EventsListener
 from .dispatch.outbox import Outbox
@@ -28,6 +40,7 @@ from .dispatch.records import Records
 from .dispatch.service import DispatchService
 from .history.buckets import BucketWriter
 from .history.fleet import Fleet
+from .history.late import LateFixWriter
 from .history.reader import HistoryReader
 from .history.registry import FleetRegistry
 from .history.sync import LocationSync
@@ -83,6 +96,9 @@ class Runtime:
         self.outbox: Outbox | None = None
         self.dispatch: DispatchService | None = None
         self.events: EventsListener | None = None
+        self.alarms: AlarmBook | None = None
+        self.late: LateFixWriter | None = None
+        self.ingest: IngestService | None = None   # with --ingest: the device ingest's worker processes
         self._registry: FleetRegistry | None = None
         self._health_monitor: HealthMonitor | None = None
         self._steering: Steering | None = None
@@ -132,20 +148,29 @@ class Runtime:
                                         dispatcher=s.dispatcher, instance=self.instance,
                                         rejections=self.redis_rejections)
         self.dispatch.eta = EtaEstimator(self.store, self.roads)
+        self.alarms = AlarmBook(redis_client, self.outbox, dispatcher=s.dispatcher, host=socket.gethostname()[:64],
+                                rejections=self.redis_rejections)
+        self.late = LateFixWriter(redis_client, db, rejections=self.redis_rejections)
         self.events = EventsListener(self.redis_url, on_connect=self._events_connected,
                                      rejections=self.redis_rejections)
         self._health_monitor = HealthMonitor(self.errors, self.health, redis_ping=self.store.ping,
                                      mongo_ping=lambda: mongo.admin.command("ping"))
         if s.simulator:
             self.simulator = Simulator(self.store, seed=s.seed)
+        if s.ingest is not None:
+            self.ingest = IngestService(s.ingest, redis_url=self.redis_url, mongo_uri=self.mongo_uri,
+                                        mongo_db=s.mongo_db, log_level=s.log_level)
 
     def _wire(self) -> None:
         """Who follows whom: dispatch follows the events channel, the fleet follows registry events,
-        simulated units follow the fleet and obey their dispatch status."""
-        assert self.dispatch is not None and self.events is not None
+        simulated units follow the fleet and obey their dispatch status, alarms follow the events.
+        The device ingest's workers follow the events channel themselves (fleet changes)."""
+        assert self.dispatch is not None and self.events is not None and self.alarms is not None
         dispatch, fleet = self.dispatch, self.fleet
         dispatch.call_sign = fleet.call_sign
+        self.alarms.call_sign = fleet.call_sign
         self.events.received.subscribe(dispatch.handle_event)
+        self.events.received.subscribe(self.alarms.handle_event)
         self.events.received.subscribe(self._on_fleet_event)
         if self.simulator is not None:
             steering = Steering(self.simulator)
@@ -181,6 +206,10 @@ class Runtime:
                                             errors=(RedisError, OSError, TimeoutError)))
         sup.start("prune", lambda: every(PRUNE_EVERY_S, store.prune_expired, what="prune",
                                          errors=(RedisError, OSError)))
+        if self.late is not None:   # every instance: the consumer group hands each late fix to one
+            sup.start("late-fixes", self.late.run)
+        if self.ingest is not None:
+            sup.start("ingest", self.ingest.run)
 
     # ---- tasks -------------------------------------------------------------------------------
     async def _load_fleet(self) -> None:
@@ -217,6 +246,22 @@ class Runtime:
         if self.fleet.loaded.is_set():
             await self.dispatch.seed_statuses(list(self.fleet.values()))
         await self.dispatch.resync()
+        if self.alarms is not None:
+            await self.alarms.load()
+
+    async def unknown_devices(self) -> list[UnknownDevice]:
+        """The Unknown devices list (README "Devices and units"), validated, most recently seen first."""
+        assert self.store is not None
+        out = []
+        for entry in await list_unknown(self.store.client):
+            try:
+                out.append(validate_unknown_device(entry))
+            except MessageRejected as exc:
+                self.redis_rejections.reject(exc.kind, None)
+        return out
+
+    def ingest_stats(self) -> IngestStats | None:
+        return self.ingest.stats() if self.ingest is not None else None
 
     def _on_fleet_event(self, event: DispatchEvent) -> None:
         if isinstance(event, FleetEvent):
@@ -236,6 +281,19 @@ class Runtime:
                 f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
                 f"pending={sy.pending} failures={sy.failures} capture_failures={sy.capture_failures}"
             )
+        ing = self.ingest_stats()
+        if ing is not None:
+            t = ing.totals
+            parts.append(f"ingest={ing.state} positions_per_s={ing.positions_per_s:.0f} "
+                         f"late_per_s={ing.late_per_s:.0f} "
+                         f"accepted={t.get('live', 0)} late={t.get('late', 0)} filtered={t.get('filtered', 0)} "
+                         f"unknown={t.get('unknown', 0)} unavailable={t.get('unavailable', 0)} "
+                         f"alarms={t.get('alarms', 0)} connections={ing.connections} "
+                         f"ingest_rejected={sum(ing.rejections.values())}")
+        if self.late is not None and (self.late.stats.landed or self.late.stats.waiting):
+            parts.append(f"late_landed={self.late.stats.landed} late_waiting={self.late.stats.waiting}")
+        if self.alarms is not None and self.alarms.active:
+            parts.append(f"alarms_open={len(self.alarms.active)}")
         rejected = self.redis_rejections.total + self.mongo_rejections.total
         parts.append(f"rejected={rejected}")
         return " ".join(parts)
@@ -253,6 +311,9 @@ class Runtime:
             return max(0.1, min(cap, deadline - time.monotonic() - SERVER_STOP_RESERVE_S))
 
         try:
+            if self.ingest is not None:   # first, so devices are answered while Redis is still there
+                with contextlib.suppress(Exception):
+                    await within(self.ingest.stop(), left(2.5))
             await self.supervisor.stop(timeout=left(2.0))
             if self.outbox is not None:
                 if self.outbox.pending and self.health.mongo_ok:

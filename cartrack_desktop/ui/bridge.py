@@ -40,6 +40,7 @@ class MapBridge(QObject):
     liveChanged = Signal(str)
     routesChanged = Signal(str)
     filterChanged = Signal(str)
+    alarmsChanged = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------

@@ -14,9 +14,11 @@ from ..services.runtime import Runtime
 from ..view.fleet_view import FleetState
 from ..view.map_filter import MapFilter
 from ..view.session import Session
+from .jobs.alarms import AlarmsJob
 from .jobs.arrivals import Arrivals
 from .jobs.audit import AuditJob
 from .jobs.context import DeskContext, Notices
+from .jobs.devices import UnknownDevicesJob
 from .jobs.dispatch_link import DispatchLink
 from .jobs.dispatching import DispatchJob
 from .jobs.feed import FeedLink
@@ -39,6 +41,7 @@ from .jobs.unit_actions import UnitActions
 from .main_window import MainWindow
 from .map_view import MapView
 from .page_channel import PageChannel
+from .tray import Tray
 
 
 class Desk:
@@ -67,9 +70,15 @@ class Desk:
         self.fleet_editor = FleetEditor(ctx)
         self.audit = AuditJob(ctx, self.dispatch_link)
         self.replay = ReplayJob(ctx)
-        self.arrivals = Arrivals(ctx, self.dispatch_link)
+        self.tray = Tray(window)
+        self.arrivals = Arrivals(ctx, self.dispatch_link, self.tray)
         self.keys = Keys(ctx, self.incidents)
         self.screenshots = ScreenshotJob(ctx, self.frames, self.ticker)
+        # real devices
+        self.devices = UnknownDevicesJob(ctx, self.ticker, self.fleet_editor)
+        self.alarms = AlarmsJob(ctx, self.tray)
+        self.alarms.raised.connect(lambda *_: self.audit.refresh_soon())
+        self.alarms.acknowledged.connect(lambda *_: self.audit.refresh_soon())
         self.channel.pageReady.connect(self._on_page_ready)
 
     # ---- what tests and tools reach for --------------------------------------------------------
@@ -113,11 +122,13 @@ class Desk:
         self.incidents.refresh()
         self.routes.send()
         self.feed.send_live_state()
+        self.alarms.send()
 
     def start(self) -> None:
-        """The runtime has started: follow dispatch, then subscribe to live positions."""
+        """The runtime has started: follow dispatch and alarms, then subscribe to live positions."""
         self.dispatch_link.attach()
         self.routes.attach()
+        self.alarms.attach()
         self.incidents.refresh()
         self.audit.refresh_soon()
         self.feed.start()

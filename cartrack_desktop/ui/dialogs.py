@@ -6,17 +6,19 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QVBoxLayout,
 )
 
 from ..domain.dispatch import INCIDENT_TYPES, NOTES_MAX, TYPE_MAX, clean_incident_input
-from ..domain.models import CAR_ID_PATTERN
+from ..domain.models import CAR_ID_PATTERN, DEVICE_ID_PATTERN
 from .formatting import fmt_latlng
 from .table_model import plain_label
 
@@ -81,15 +83,43 @@ class IncidentDialog(QDialog):
         self.accept()
 
 
-class AddUnitDialog(QDialog):
-    submitted = Signal(str, str)   # unit id, call sign
+REAL_UNIT_TEXT = "Real unit: positions come from its device; the simulator never moves it"
+DEVICE_HINT = f"Device id: the tracker's unique id (IMEI, Traccar Client identifier…), 1-64 of {DEVICE_ID_PATTERN}"
 
-    def __init__(self, parent: Any = None) -> None:
+
+def _error_label() -> QLabel:
+    label = plain_label("")
+    label.setStyleSheet("color: #b71c1c;")
+    label.setWordWrap(True)
+    return label
+
+
+def _hint(text: str) -> QLabel:
+    label = plain_label(text)
+    label.setStyleSheet("color: #666;")
+    label.setWordWrap(True)
+    return label
+
+
+def _device_field(name: str, text: str) -> QLineEdit:
+    field = QLineEdit(text)
+    field.setObjectName(name)
+    field.setPlaceholderText("none (e.g. 353861053849681)")
+    field.setMaxLength(64)
+    return field
+
+
+class AddUnitDialog(QDialog):
+    """A new unit; with a device id (or from the Unknown devices list) a real one."""
+
+    submitted = Signal(str, str, str, bool)   # unit id, call sign, device id ("" for none), real
+
+    def __init__(self, parent: Any = None, *, car_id: str = "", device_id: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("addUnitDialog")
-        self.setWindowTitle("Add unit")
+        self.setWindowTitle("Add unit" if not device_id else f"Create a unit for device {device_id}")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.car_id = QLineEdit()
+        self.car_id = QLineEdit(car_id)
         self.car_id.setObjectName("newUnitId")
         self.car_id.setPlaceholderText("e.g. PC-031")
         self.car_id.setMaxLength(32)
@@ -97,24 +127,119 @@ class AddUnitDialog(QDialog):
         self.call_sign.setObjectName("newUnitCallSign")
         self.call_sign.setPlaceholderText("e.g. Adam-12")
         self.call_sign.setMaxLength(32)
-        self.error = plain_label("")
-        self.error.setStyleSheet("color: #b71c1c;")
-        self.error.setWordWrap(True)
+        self.device_id = _device_field("newUnitDevice", device_id)
+        self.real = QCheckBox(REAL_UNIT_TEXT)
+        self.real.setObjectName("newUnitReal")
+        self.real.setChecked(bool(device_id))
+        self.device_id.textChanged.connect(lambda t: self.real.setChecked(True) if t.strip() else None)
+        self.error = _error_label()
         form = QFormLayout()
         form.addRow("Unit id", self.car_id)
         form.addRow("Call sign", self.call_sign)
-        hint = plain_label(f"Unit id: 1-32 of A-Z a-z 0-9 - _ ({CAR_ID_PATTERN})")
-        hint.setStyleSheet("color: #666;")
+        form.addRow("Device id", self.device_id)
+        form.addRow("", self.real)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add unit")
-        self.buttons.accepted.connect(lambda: self.submitted.emit(self.car_id.text(), self.call_sign.text()))
+        self.buttons.accepted.connect(lambda: self.submitted.emit(self.car_id.text(), self.call_sign.text(),
+                                                                  self.device_id.text(), self.real.isChecked()))
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(hint)
+        layout.addWidget(_hint(f"Unit id: 1-32 of A-Z a-z 0-9 - _ ({CAR_ID_PATTERN})"))
+        layout.addWidget(_hint(DEVICE_HINT))
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
 
     def show_error(self, text: str) -> None:
         """The registry refused it: say why and keep the dialog open."""
+        self.error.setText(text)
+
+
+class DeviceDialog(QDialog):
+    """A unit's device id and whether it is real (Fleet → Device…)."""
+
+    submitted = Signal(str, bool)   # device id ("" for none), real
+
+    def __init__(self, car_id: str, call_sign: str, device_id: str, real: bool, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("deviceDialog")
+        self.setWindowTitle(f"Device of {call_sign}")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.car_id = car_id
+        self.device_id = _device_field("unitDevice", device_id)
+        self.real = QCheckBox(REAL_UNIT_TEXT)
+        self.real.setObjectName("unitReal")
+        self.real.setChecked(real)
+        self.device_id.textChanged.connect(lambda t: self.real.setChecked(True) if t.strip() else None)
+        self.error = _error_label()
+        form = QFormLayout()
+        form.addRow("Unit", plain_label(f"{call_sign} ({car_id})"))
+        form.addRow("Device id", self.device_id)
+        form.addRow("", self.real)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Save")
+        self.buttons.accepted.connect(lambda: self.submitted.emit(self.device_id.text(), self.real.isChecked()))
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(_hint(DEVICE_HINT + ". Empty: no device."))
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+
+
+class AttachDeviceDialog(QDialog):
+    """Attach an unknown device to a unit: the unit becomes real and the device's reports move it."""
+
+    submitted = Signal(str)   # unit id
+
+    def __init__(self, device_id: str, units: list[tuple[str, str]], parent: Any = None) -> None:
+        """units: (car id, call sign) of the units to choose from."""
+        super().__init__(parent)
+        self.setObjectName("attachDeviceDialog")
+        self.setWindowTitle(f"Attach device {device_id}")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.device_id = device_id
+        self.unit = QComboBox()
+        self.unit.setObjectName("attachUnit")
+        self.unit.setEditable(True)
+        self.unit.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        for car_id, sign in units:
+            self.unit.addItem(f"{sign} ({car_id})", car_id)
+        completer = self.unit.completer()
+        if completer is not None:
+            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.error = _error_label()
+        form = QFormLayout()
+        form.addRow("Device", plain_label(device_id))
+        form.addRow("Unit", self.unit)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Attach")
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(_hint("The unit becomes a real unit: the simulator stops moving it and this device's "
+                               "reports do."))
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def choose(self, car_id: str) -> bool:
+        i = self.unit.findData(car_id)
+        if i >= 0:
+            self.unit.setCurrentIndex(i)
+        return i >= 0
+
+    def _submit(self) -> None:
+        i = self.unit.findText(self.unit.currentText())
+        car_id = self.unit.itemData(i) if i >= 0 else None
+        if not isinstance(car_id, str):
+            self.error.setText("Choose a unit from the list")
+            return
+        self.submitted.emit(car_id)
+
+    def show_error(self, text: str) -> None:
         self.error.setText(text)

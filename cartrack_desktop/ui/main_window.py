@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .panels.alarm_banner import AlarmBanner
 from .panels.audit import AuditPanel
+from .panels.devices import UnknownDevicesPanel
 from .panels.fleet import FleetPanel
 from .panels.incidents import IncidentsPanel
 from .panels.nearby import NearbyPanel
@@ -33,7 +35,7 @@ from .table_model import plain_label
 
 SETTINGS_ORG = "CarTrack"
 SETTINGS_APP = "CarTrack Desktop"
-LAYOUT_VERSION = 3   # bump when docks change: an older saved layout is then ignored
+LAYOUT_VERSION = 4   # bump when docks change: an older saved layout is then ignored
 NOTICE_SHOW_MS = 15_000
 
 
@@ -101,7 +103,8 @@ class MainWindow(QMainWindow):
         self._init_shortcuts()
 
     def _init_centre(self) -> None:
-        """The banner above the map (a placeholder until the map page is built)."""
+        """The alarm banner and the banner above the map (a placeholder until the map page is built)."""
+        self.alarm_banner = AlarmBanner()
         self.banner = Banner()
         self.map_stack = QStackedWidget()
         self.map_placeholder = plain_label("Starting…")
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
+        cl.addWidget(self.alarm_banner)
         cl.addWidget(self.banner)
         cl.addWidget(self.map_stack, 1)
         self.setCentralWidget(centre)
@@ -148,7 +152,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
 
     def _init_docks(self) -> None:
-        """Nearby | Incidents on top, Unit details, then Fleet | Replay | Audit log | Stats."""
+        """Nearby | Incidents on top, Unit details, then Fleet | Unknown devices | Replay | Audit log | Stats."""
         self.nearby = NearbyPanel()
         self.incidents = IncidentsPanel()
         self.unit = UnitPanel()
@@ -156,10 +160,12 @@ class MainWindow(QMainWindow):
         self.replay = ReplayPanel()
         self.audit = AuditPanel()
         self.stats = StatsPanel()
+        self.devices = UnknownDevicesPanel()
         self.docks: dict[str, QDockWidget] = {}
         for name, title, widget in (("nearby", "Nearby units", self.nearby), ("incidents", "Incidents", self.incidents),
                                     ("unit", "Unit details", self.unit), ("fleet", "Fleet", self.fleet),
-                                    ("replay", "Replay", self.replay), ("audit", "Audit log", self.audit),
+                                    ("devices", "Unknown devices", self.devices), ("replay", "Replay", self.replay),
+                                    ("audit", "Audit log", self.audit),
                                     ("stats", "Stats", self.stats)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
@@ -174,7 +180,8 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self.docks[name] = dock
         self.tabifyDockWidget(self.docks["nearby"], self.docks["incidents"])
-        self.tabifyDockWidget(self.docks["fleet"], self.docks["replay"])
+        self.tabifyDockWidget(self.docks["fleet"], self.docks["devices"])
+        self.tabifyDockWidget(self.docks["devices"], self.docks["replay"])
         self.tabifyDockWidget(self.docks["replay"], self.docks["audit"])
         self.tabifyDockWidget(self.docks["audit"], self.docks["stats"])
         self.docks["nearby"].raise_()
@@ -191,7 +198,10 @@ class MainWindow(QMainWindow):
         self.st_rate = StatusField("rate")
         self.st_sync = StatusField("sync")
         self.st_rejected = StatusField("rejected")
-        for w in (self.st_redis, self.st_mongo, self.st_units, self.st_rate, self.st_sync, self.st_rejected):
+        self.st_ingest = StatusField("ingest")   # shown when this instance runs the device ingest
+        self.st_ingest.hide()
+        for w in (self.st_redis, self.st_mongo, self.st_units, self.st_rate, self.st_sync, self.st_ingest,
+                  self.st_rejected):
             sb.addPermanentWidget(w)
         self.st_redis.set("Redis: starting…", "warn")
         self.st_mongo.set("MongoDB: starting…", "warn")

@@ -36,6 +36,14 @@ class IncidentMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmMarker:
+    car_id: str
+    lat: float | None   # the alarm's position, used while the unit has none on the map
+    lng: float | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayTrack:
     points: Sequence[tuple[float, float]]
     label: str
@@ -113,6 +121,12 @@ class PageChannel(QObject):
             b.incidentsChanged.emit(to_json([
                 {"id": m.incident_id, "lat": m.lat, "lng": m.lng, "priority": m.priority, "label": m.label,
                  "active": m.active} for m in markers]))
+
+    def alarms(self, markers: Sequence[AlarmMarker]) -> None:
+        """Units in alarm, ringed in red until acknowledged."""
+        if (b := self._bridge()) is not None:
+            b.alarmsChanged.emit(to_json([{"id": m.car_id, "lat": m.lat, "lng": m.lng, "label": m.label}
+                                          for m in markers]))
 
     def replay(self, track: ReplayTrack | None) -> None:
         if (b := self._bridge()) is not None:

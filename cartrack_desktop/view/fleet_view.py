@@ -59,6 +59,8 @@ class UnitView:
     status: UnitStatus
     position: Position | None = None
     lost: bool = False
+    simulated: bool = True         # False: a real unit, moved only by its device
+    device_id: str | None = None   # a real unit's tracker (the device ingest maps its reports here)
 
 
 @dataclass
@@ -88,6 +90,8 @@ class FleetState:
         self.updates_total = 0
         self.units_version = 0      # bumped when units come, go, or change registry data
         self.stale_dropped = 0
+        # units with an open panic alarm: always shown, never aggregated away (README "Panic alarm")
+        self.units_in_alarm: frozenset[str] = frozenset()
         self.changed: Observers[None] = Observers("fleet view")   # something for the next frame
 
     # ---- inputs ---------------------------------------------------------------------------
@@ -97,9 +101,11 @@ class FleetState:
             seen.add(car.car_id)
             u = self.units.get(car.car_id)
             if u is None:
-                self.units[car.car_id] = UnitView(car.car_id, car.call_sign, car.status)
+                self.units[car.car_id] = UnitView(car.car_id, car.call_sign, car.status,
+                                                  simulated=car.simulated, device_id=car.device_id)
             else:
                 u.call_sign, u.status = car.call_sign, car.status
+                u.simulated, u.device_id = car.simulated, car.device_id
         for cid in [c for c, u in self.units.items() if c not in seen and u.position is None]:
             del self.units[cid]
         self.registered = seen
@@ -111,6 +117,14 @@ class FleetState:
         u = self.units.get(car_id)
         if u is not None and u.status is not status:
             u.status = status
+            self.meta_dirty = True
+            self.units_version += 1
+            self._notify()
+
+    def set_alarms(self, car_ids: frozenset[str]) -> None:
+        """The units with an open alarm (from the alarm book); a change is a meta change."""
+        if car_ids != self.units_in_alarm:
+            self.units_in_alarm = car_ids
             self.meta_dirty = True
             self.units_version += 1
             self._notify()

@@ -118,6 +118,8 @@ export function pageState(page, ask) {
     pinLabel: page.pin.label(),
     incidents: page.incidents.ids(),
     incidentLabels: page.incidents.labels(),
+    alarms: page.alarms.ids(),
+    alarmLabels: page.alarms.labels(),
     replay: page.replay.state, routes: page.routes.state(), live: view.live, pausedText: page.paused.text(),
     errors: page.errors.recent(),
     unit: {}

@@ -14,6 +14,7 @@ import { readConfig } from './config.js';
 import { ClusterActions } from './clusters.js';
 import { BatchReports, PageErrors, pageState } from './diagnostics.js';
 import { ClusterList } from './overlays/cluster_list.js';
+import { AlarmsLayer } from './overlays/alarms.js';
 import { IncidentsLayer } from './overlays/incidents.js';
 import { PausedNotice } from './overlays/paused.js';
 import { PinLayer } from './overlays/pin.js';
@@ -112,6 +113,7 @@ const INBOUND = {
   liveChanged: ['live', (page, text) => setLive(page, JSON.parse(text))],
   routesChanged: ['routes', (page, text) => page.routes.set(JSON.parse(text))],
   filterChanged: ['filter', (page, text) => setFilter(page, JSON.parse(text))],
+  alarmsChanged: ['alarms', (page, text) => page.alarms.set(JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -241,7 +243,12 @@ function buildPage(config, map) {
     config: config, map: map, view: view, fleet: fleet, palette: palette, tracked: tracked, errors: errors,
     bridge: null, wire: new WireDecoder()
   };
-  page.fleetLayer = new FleetLayer(map, fleet, view, palette, config, (t, idx) => tracked.update(t, idx));
+  const alarms = new AlarmsLayer(map, fleet);
+  page.alarms = alarms;
+  page.fleetLayer = new FleetLayer(map, fleet, view, palette, config, (t, idx) => {
+    tracked.update(t, idx);
+    alarms.update(t);
+  });
   page.clusterList = new ClusterList(map, config, (id) => { if (page.bridge) { page.bridge.unitDoubleClicked(id); } });
   page.clusterActions = new ClusterActions(map, fleet, page.fleetLayer.density, page.clusterList);
   page.tooltip = new Tooltip(map, fleet, view, config);

@@ -18,6 +18,7 @@ from cartrack_desktop.api.tokens import Role, TokenStore
 from cartrack_desktop.domain.models import UnitStatus
 from cartrack_desktop.services.runtime import Runtime
 from tests.helpers.api import stack_settings, start_stack
+from tests.helpers.servers import free_port
 from tests.helpers.waiting import async_wait_until
 
 # The seed's curl for nearby, verbatim (REALTIME_TRACKING_SEED.md, "Find Nearby Cars"); only the port differs.
@@ -299,6 +300,32 @@ async def test_stats_report_simulator_sync_live_ingest_rejections(stacks):
     assert s["ingest"]["state"] == "off"
     assert set(s["rejections"]) == {"redis", "mongodb", "api"}
     assert s["api"]["auth"] == "open" and s["sync"]["failures"] == 0
+
+
+async def test_ingest_figures_and_unknown_devices_when_this_instance_runs_the_ingest(stacks):
+    stack = await stacks("--no-simulator")
+    async with client(stack) as c:
+        assert (await c.get("/ingest/devices/unknown")).status_code == 404    # no ingest here
+    port = free_port()
+    stack = await stacks("--no-simulator", "--ingest", str(port), name="with-ingest")
+    async with client(stack) as c:
+        async def running():
+            return (await c.get("/stats")).json()["ingest"]["state"] == "running"
+        await async_wait_until(running, 30, "the ingest running")
+        # a device nobody registered reports (OsmAnd's query format): refused, and listed
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as device:
+            r = await device.get(f"http://127.0.0.1:{port}/", params={
+                "id": "tracker-9", "lat": "33.75", "lon": "-84.39", "timestamp": str(int(time.time())),
+                "speed": "10"})
+        assert r.status_code == 400
+        async def listed():
+            found = (await c.get("/ingest/devices/unknown")).json()["devices"]
+            return next((d for d in found if d["device_id"] == "tracker-9"), None)
+        d = await async_wait_until(listed, 10, "the unknown device listed")
+        assert d["protocol"] == "osmand" and d["count"] >= 1
+        assert abs(d["lat"] - 33.75) < 1e-6 and abs(d["lng"] + 84.39) < 1e-6
+        s = (await c.get("/stats")).json()["ingest"]
+        assert s["listening"] and s["workers"] == 1 and s["totals"].get("unknown", 0) >= 1
 
 
 async def test_docs_list_every_endpoint_from_local_files(stacks):

@@ -187,3 +187,42 @@ async def test_concurrent_writes_and_reads(store):
     batches = [around(200, t=time.time() + i * 0.001) for i in range(5)]
     await asyncio.gather(*(store.update_car_locations(b) for b in batches), store.get_nearby_cars(*ATL, 3))
     assert len(await store.get_all_car_locations()) == 200
+
+
+async def test_packed_write_stores_exactly_the_documented_json_and_survives_a_script_flush(store):
+    """The write path frames its arguments itself (services/live/resp.py): values and batch rows are
+    encode_position's, and a Redis that lost its scripts (restart, SCRIPT FLUSH) gets them again."""
+    from cartrack_desktop.domain.messages import encode_position
+
+    t = time.time()
+    ps = [Position("PC-1", 33.123456789, -84.98765432, 12.345, 359.999, t + 0.1234),
+          Position("PC-2", -12.5, 130.25, 0.0, 0.0, t), Position("PC-3", 60.1, 24.9, 200.0, 359.994, t)]
+    sub = store.client.pubsub()
+    await sub.subscribe(ls.BATCH_CHANNEL)
+    await sub.get_message(timeout=1)
+    assert await store.update_car_locations(ps) == 3
+    for p in ps:
+        assert await store.client.get(ls.location_key(p.car_id)) == orjson.dumps(encode_position(p))
+    msg = await async_wait_until(lambda: sub.get_message(timeout=0.2), 5, "batch message")
+    rows = orjson.loads(msg["data"])["cars"]
+    assert rows == [[e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]]
+                    for e in map(encode_position, ps)]
+    await store.client.script_flush()
+    assert await store.update_car_locations(ps[:1]) == 1
+    await sub.aclose()
+
+
+async def test_newest_only_never_moves_a_unit_back_and_keeps_the_older_fix_for_history(store):
+    """The device ingest's writes: a fix older than the stored one (it came through another ingest
+    process) leaves the unit where it is and goes to the late stream."""
+    t = time.time()
+    assert await store.update_car_locations([Position("DEV-1", 60.2, 24.9, 5.0, 90.0, t)], newest_only=True) == 1
+    older = Position("DEV-1", 60.1, 24.8, 5.0, 90.0, t - 30)
+    assert await store.update_car_locations([older, Position("DEV-2", 1.0, 2.0, 0.0, 0.0, t)],
+                                            newest_only=True) == 1
+    assert (await store.get_car_location("DEV-1")).timestamp == pytest.approx(t, abs=1e-3)
+    entries = await store.client.xrange(ls.LATE_STREAM)
+    assert [orjson.loads(f[b"p"])["timestamp"] for _id, f in entries] == [round(t - 30, 3)]
+    # without the flag (the simulator) a write is taken as it comes
+    assert await store.update_car_locations([older]) == 1
+    assert (await store.get_car_location("DEV-1")).timestamp == pytest.approx(t - 30, abs=1e-3)

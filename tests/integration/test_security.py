@@ -6,6 +6,7 @@ import logging
 import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
 import trustme
 
@@ -23,7 +24,8 @@ APP_ACL = (
     "user cartrack on >{pw} ~car:location:* ~cartrack:* &car:location:stream:* &cartrack:* -@all "
     "+ping +hello +client|setname +select +get +set +mget +del +ttl +time +pexpire "
     "+zadd +zrem +zrangebyscore +geoadd +geosearch +hset +hsetnx +hget +hgetall +hdel "
-    "+publish +subscribe +psubscribe +unsubscribe +punsubscribe +evalsha +eval +script|load +script|exists"
+    "+publish +subscribe +psubscribe +unsubscribe +punsubscribe +evalsha +eval +script|load +script|exists "
+    "+hlen +xadd +xreadgroup +xack +xdel +xautoclaim +xgroup|create"
 )
 
 
@@ -101,6 +103,16 @@ async def test_app_runs_over_tls_with_the_least_privilege_acl(tls_redis, tmp_pat
         assert (await rt.dispatch.dispatch(inc.incident_id, ["PC-001"]))[0].ok
         assert rt.dispatch.status_of("PC-001") is not UnitStatus.AVAILABLE
         await async_wait_until(lambda: rt.sync.stats.cycles >= 1, 40, "a sync cycle")
+        # device data: a late fix lands in the history, an alarm is raised and acknowledged
+        fix = {"car_id": "PC-002", "lat": p.lat, "lng": p.lng, "speed": 1.0, "heading": 0.0, "timestamp": 1e9}
+        await rt.store.client.xadd("cartrack:late", {"p": orjson.dumps(fix)})
+        await async_wait_until(lambda: rt.late.stats.landed == 1, 15, "late fix landed under the ACL")
+        alarm = {"alarm_id": "PC-002-1", "car_id": "PC-002", "alarm": "sos", "at": 1e9, "raised_at": 1e9,
+                 "lat": p.lat, "lng": p.lng, "device_id": "dev-2", "protocol": "osmand"}
+        await rt.store.client.hset("cartrack:alarms", "PC-002-1", orjson.dumps(alarm))
+        await rt.alarms.load()
+        assert (await rt.alarms.acknowledge("PC-002-1")).ok
+        assert rt.late.stats.failures == 0
     finally:
         await rt.stop()
     assert PASSWORD not in caplog.text

@@ -108,7 +108,7 @@ def test_two_windows_share_incidents_and_statuses(qtbot, launcher, redis_url, mo
     notices = []
     b.desk.notices.notice.connect(notices.append)
     # bob's registry names the unit (it loads in the background; on a busy machine after the first fixes)
-    qtbot.waitUntil(lambda: b.desk.runtime.fleet.loaded.is_set(), timeout=15_000)
+    qtbot.waitUntil(b.desk.runtime.fleet.loaded.is_set, timeout=15_000)
     with qtbot.waitSignal(b.desk.dispatching.dispatched, timeout=5000) as second:
         b.desk.dispatching.dispatch_selected(["PC-001"])
     result = second.args[0][0]

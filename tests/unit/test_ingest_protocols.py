@@ -187,6 +187,17 @@ def test_parse_query_fast_path_matches_parse_qsl():
         assert parse_query(q.encode()) == parse_qsl(q, keep_blank_values=True)
 
 
+@pytest.mark.parametrize("q", [*TRACCAR_QUERIES, "id=1&id=2&lat=1=2&flag&=x", "a%20b=c+d&id=3"])
+def test_query_dict_is_parse_qsl_with_the_last_value_of_a_key(q):
+    from urllib.parse import parse_qsl
+
+    from cartrack_desktop.ingest.protocols import query_dict
+    expected = dict(parse_qsl(q, keep_blank_values=True))
+    got = query_dict(q.encode())
+    # an empty pair gives the key "" here (parse_qsl skips it); every decoder ignores that key
+    assert {k: v for k, v in got.items() if k} == {k: v for k, v in expected.items() if k}
+
+
 @pytest.mark.parametrize("body", TRACCAR_JSON)
 def test_traccar_client_json_vectors(body):
     rep = decode(req(body=body.encode(), headers={"content-type": "application/json"}, method="POST")).report

@@ -13,7 +13,7 @@ from cartrack_desktop.services.live import live_store
 LITERAL_NAME = re.compile(r"'(?:car:|cartrack:)[^']*'")
 SCRIPTS = [   # (template, script, names it must contain)
     (live_store._WRITE_TEMPLATE, live_store._WRITE_LUA,
-     [live_keys.BATCH_CHANNEL, live_keys.KEY_PREFIX, live_keys.GEO_KEY, live_keys.SEEN_KEY]),
+     [live_keys.BATCH_CHANNEL, live_keys.KEY_PREFIX, live_keys.GEO_KEY, live_keys.SEEN_KEY, live_keys.LATE_STREAM]),
     (live_store._PUBLISH_EACH_TEMPLATE, live_store._PUBLISH_EACH_LUA, [live_keys.KEY_PREFIX, live_keys.CHANNEL_PREFIX]),
     (live_store._NEARBY_TEMPLATE, live_store._NEARBY_LUA, [live_keys.GEO_KEY]),
     (live_store._PRUNE_TEMPLATE, live_store._PRUNE_LUA, [live_keys.KEY_PREFIX, live_keys.GEO_KEY, live_keys.SEEN_KEY]),

@@ -12,6 +12,7 @@ app sends m/s where the protocol says knots).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..report import DecodeError, DeviceReport, keep_attribute
 from ..units import SpeedUnit, heading_degrees, parse_number, parse_timestamp, to_mph
@@ -21,16 +22,17 @@ MAX_PARAMS = 64
 _IGNORED = frozenset(("cell", "wifi"))   # network positioning data: not used by a dispatcher's map
 
 
-def decode_params(params: Sequence[tuple[str, str]], *, speed_unit: SpeedUnit = SpeedUnit.KNOTS,
-                  protocol: str = PROTOCOL) -> DeviceReport:
-    """One report from the decoded key/value pairs (raises DecodeError).
+def decode_params(params: Sequence[tuple[str, str]] | dict[str, str], *,
+                  speed_unit: SpeedUnit = SpeedUnit.KNOTS, protocol: str = PROTOCOL) -> DeviceReport:
+    """One report from the decoded key/value pairs, or a dict of them (which it consumes; from
+    query_dict). Raises DecodeError.
 
     Known keys are taken out of a dict one by one (a repeated key: the last value wins); a chain
     of comparisons per key cost twice as much at 10,000 reports a second.
     """
     if len(params) > MAX_PARAMS:
         raise DecodeError("oversize", "too many parameters")
-    d = dict(params)
+    d: dict[str, Any] = params if isinstance(params, dict) else dict(params)
     pop = d.pop
     device_id = pop("id", None) or pop("deviceid", None)
     d.pop("deviceid", None)

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 AuditAction = Literal[
     "incident.create", "incident.close", "unit.dispatch", "unit.en_route", "unit.arrive", "unit.clear",
-    "unit.out_of_service", "unit.in_service", "fleet.add", "fleet.remove",
+    "unit.out_of_service", "unit.in_service", "fleet.add", "fleet.remove", "fleet.device",
+    "alarm.raise", "alarm.ack",
 ]
 AUDIT_ACTIONS: tuple[AuditAction, ...] = get_args(AuditAction)
 OPEN_INCIDENTS_LIMIT = 500

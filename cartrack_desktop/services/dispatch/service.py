@@ -52,7 +52,7 @@ from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
 from .eta import DispatchEta, EtaEstimator
-from .keys import EVENTS_CHANNEL, STATUS_KEY
+from .keys import EVENTS_CHANNEL, STATUS_KEY, UNKNOWN_DEVICES_KEY
 from .outbox import OpKind, Outbox
 from .records import AuditAction, Records
 from .state import DispatchState
@@ -327,19 +327,46 @@ class DispatchService(DispatchState):
         return await self.advance(positions)
 
     # ---- fleet ----------------------------------------------------------------------------------------
-    async def add_unit(self, car_id: str, call_sign: str, *, simulated: bool = True,
-                       by: str | None = None) -> ActionResult:
+    async def add_unit(self, car_id: str, call_sign: str, *, device_id: str | None = None,
+                       simulated: bool = True, by: str | None = None) -> ActionResult:
+        """A new unit; with a device id it is a real unit the device ingest moves (Unknown devices → Create)."""
         try:
-            car = await within(self._registry.add(car_id.strip(), call_sign, simulated=simulated), 5.0)
+            car = await within(self._registry.add(car_id.strip(), call_sign, simulated=simulated,
+                                                  device_id=device_id), 5.0)
         except ValueError as exc:
             return ActionResult(False, str(exc))
         except (PyMongoError, OSError, TimeoutError):
             return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not added")
         await self._r.hset(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(
             UnitAssignment(car.car_id, UnitStatus.AVAILABLE, None, None, self._clock(), by or self.dispatcher))))
+        if car.device_id is not None:
+            await self._r.hdel(UNKNOWN_DEVICES_KEY, car.device_id)
         await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="add", car_id=car.car_id)))
-        self._audit("fleet.add", by, unit=car.car_id, call_sign=car.call_sign)
-        return ActionResult(True, f"{car.call_sign} ({car.car_id}) added to the fleet", car.car_id)
+        extra: dict[str, Any] = ({"device": car.device_id, "simulated": car.simulated}
+                                 if car.device_id or not car.simulated else {})
+        self._audit("fleet.add", by, unit=car.car_id, call_sign=car.call_sign, **extra)
+        device = f" with device {car.device_id}" if car.device_id else ""
+        return ActionResult(True, f"{car.call_sign} ({car.car_id}) added to the fleet{device}", car.car_id)
+
+    async def set_unit_device(self, car_id: str, device_id: str | None, *, simulated: bool,
+                              by: str | None = None) -> ActionResult:
+        """Attach (or change, or detach) a unit's device and mark it real or simulated; the device
+        ingest's map and the simulator follow the fleet event at once."""
+        sign = self.call_sign(car_id)
+        try:
+            car = await within(self._registry.set_device(car_id, device_id, simulated=simulated), 5.0)
+        except ValueError as exc:
+            return ActionResult(False, str(exc), car_id)
+        except (PyMongoError, OSError, TimeoutError):
+            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; nothing changed", car_id)
+        if car.device_id is not None:
+            await self._r.hdel(UNKNOWN_DEVICES_KEY, car.device_id)
+        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="update", car_id=car_id)))
+        self._audit("fleet.device", by, unit=car_id, call_sign=sign, device=car.device_id or "",
+                    simulated=car.simulated)
+        what = f"device {car.device_id}" if car.device_id else "no device"
+        return ActionResult(True, f"{sign} ({car_id}): {what}, {'simulated' if car.simulated else 'real unit'}",
+                            car_id)
 
     async def remove_unit(self, car_id: str, *, by: str | None = None) -> ActionResult:
         sign = self.call_sign(car_id)

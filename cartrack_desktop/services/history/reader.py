@@ -73,7 +73,7 @@ class HistoryReader:
         """A unit's synced track between two instants, oldest first, validated.
 
         Reads only the unit's shard; a fix that several cycles captured again (a unit that
-        stopped reporting stays live until its key expires) appears once.
+        stopped reporting stays live until its key expires), or that also arrived late, appears once.
         """
         validate_car_id(car_id)
         out: list[Position] = []
@@ -89,22 +89,38 @@ class HistoryReader:
                 self.rejections.reject("bad_type", car_id)
                 continue
             ids = cols[0]
-            try:
-                i = ids.index(car_id)
-            except ValueError:
-                continue
-            t = cols[1][i]
-            if not _is_number(t) or not since <= t <= until or t in seen:
-                continue
-            try:
-                p = validate_position({"car_id": car_id, "lat": cols[2][i], "lng": cols[3][i],
-                                       "speed": cols[4][i], "heading": cols[5][i], "timestamp": t}, now=None)
-            except MessageRejected as exc:
-                self.rejections.reject(exc.kind, car_id)
-                continue
-            seen.add(t)
-            out.append(p)
+            for i in _indexes(ids, car_id):   # a sync bucket holds a unit once, a late-fix bucket maybe more
+                p = self._point(car_id, cols, i, since, until, seen)
+                if p is not None:
+                    seen.add(p.timestamp)
+                    out.append(p)
             if len(out) >= HISTORY_READ_LIMIT:
                 break
         out.sort(key=lambda p: p.timestamp)
-        return out
+        return out[:HISTORY_READ_LIMIT]
+
+    def _point(self, car_id: str, cols: list[list[Any]], i: int, since: float, until: float,
+               seen: set[float]) -> Position | None:
+        """Column entry i as a validated position inside [since, until] not seen yet, else None."""
+        t = cols[1][i]
+        if not _is_number(t) or not since <= t <= until or t in seen:
+            return None
+        try:
+            return validate_position({"car_id": car_id, "lat": cols[2][i], "lng": cols[3][i],
+                                      "speed": cols[4][i], "heading": cols[5][i], "timestamp": t}, now=None)
+        except MessageRejected as exc:
+            self.rejections.reject(exc.kind, car_id)
+            return None
+
+
+def _indexes(ids: list[Any], car_id: str) -> list[int]:
+    """Where car_id occurs in a bucket's id column (list.index runs in C; most buckets hold it once)."""
+    out: list[int] = []
+    start = 0
+    while True:
+        try:
+            i = ids.index(car_id, start)
+        except ValueError:
+            return out
+        out.append(i)
+        start = i + 1

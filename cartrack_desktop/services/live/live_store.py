@@ -23,15 +23,24 @@ import redis.asyncio as aioredis
 from ...domain.geo import EARTH_RADIUS_KM
 from ...domain.messages import (
     MessageRejected,
-    encode_position,
     validate_car_id,
     validate_position,
 )
 from ...domain.models import LOCATION_TTL_S, NearbyCar, Position
 from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
-from .keys import BATCH_CHANNEL, CHANNEL_PREFIX, GEO_KEY, KEY_PREFIX, SEEN_KEY, location_key
+from .keys import (
+    BATCH_CHANNEL,
+    CHANNEL_PREFIX,
+    GEO_KEY,
+    KEY_PREFIX,
+    LATE_STREAM,
+    LATE_STREAM_MAXLEN,
+    SEEN_KEY,
+    location_key,
+)
 from .position_decoder import decode_keyed, decode_position_fast
+from .resp import PackedSender, bulk, evalsha_head
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,7 @@ GEO_MARGIN_FRACTION = 0.005  # Redis' earth radius differs from ours by ~0.03 %
 
 _WRITE_TEMPLATE = """
 local ttl = tonumber(ARGV[1])
+local newest_only = ARGV[3] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 -- the batch envelope carries the server's publish time ("sent"), for end-to-end latency
@@ -50,16 +60,30 @@ if ARGV[2] ~= '' then
   redis.call('PUBLISH', $BATCH_CHANNEL,
              '{"v":1,"sent":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2])) .. ',"cars":' .. ARGV[2] .. '}')
 end
-for i = 3, #ARGV, 4 do
+local written = 0
+for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local key = $KEY_PREFIX .. id
-  redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
-  -- GEO cannot hold |lat| > 85.05; such a unit is live but not searchable.
-  -- Members are the keys themselves, so a nearby search can MGET its hits as they come.
-  redis.pcall('GEOADD', $GEO_KEY, ARGV[i + 2], ARGV[i + 3], key)
-  redis.call('ZADD', $SEEN_KEY, now, id)
+  local take = true
+  if newest_only then
+    -- a device's fixes may reach Redis through several ingest processes: never move a unit back
+    local cur = redis.call('GET', key)
+    local ts = cur and tonumber(string.match(cur, '"timestamp":(-?[%d.eE+-]+)'))
+    if ts and ts >= tonumber(ARGV[i + 4]) then
+      take = false
+      redis.call('XADD', $LATE_STREAM, 'MAXLEN', '~', $LATE_MAXLEN, '*', 'p', ARGV[i + 1])
+    end
+  end
+  if take then
+    redis.call('SET', key, ARGV[i + 1], 'EX', ttl)
+    -- GEO cannot hold |lat| > 85.05; such a unit is live but not searchable.
+    -- Members are the keys themselves, so a nearby search can MGET its hits as they come.
+    redis.pcall('GEOADD', $GEO_KEY, ARGV[i + 2], ARGV[i + 3], key)
+    redis.call('ZADD', $SEEN_KEY, now, id)
+    written = written + 1
+  end
 end
-return (#ARGV - 2) / 4
+return written
 """
 
 # The per-unit (seed) channels, published after every chunk's batch: a desktop gets the whole
@@ -107,7 +131,7 @@ return removed
 
 
 _NAMES = {"KEY_PREFIX": KEY_PREFIX, "CHANNEL_PREFIX": CHANNEL_PREFIX, "GEO_KEY": GEO_KEY, "SEEN_KEY": SEEN_KEY,
-          "BATCH_CHANNEL": BATCH_CHANNEL}
+          "BATCH_CHANNEL": BATCH_CHANNEL, "LATE_STREAM": LATE_STREAM, "LATE_MAXLEN": str(LATE_STREAM_MAXLEN)}
 _WRITE_LUA = lua_script(_WRITE_TEMPLATE, **_NAMES)
 _PUBLISH_EACH_LUA = lua_script(_PUBLISH_EACH_TEMPLATE, **_NAMES)
 _NEARBY_LUA = lua_script(_NEARBY_TEMPLATE, **_NAMES)
@@ -140,6 +164,7 @@ class LiveStore:
         self._publish_each = client.register_script(_PUBLISH_EACH_LUA)
         self._nearby = client.register_script(_NEARBY_LUA)
         self._prune = client.register_script(_PRUNE_LUA)
+        self._sender = PackedSender(client, (self._write, self._publish_each))
 
     @property
     def client(self) -> aioredis.Redis:
@@ -164,28 +189,50 @@ class LiveStore:
         await self.update_car_locations([pos])
         return pos
 
-    async def update_car_locations(self, positions: Sequence[Position], *, publish_batch: bool = True) -> int:
-        """Write a whole tick: one pipelined round trip of one script call per WRITE_CHUNK units."""
+    async def update_car_locations(self, positions: Sequence[Position], *, publish_batch: bool = True,
+                                   newest_only: bool = False) -> int:
+        """Write a whole tick: one round trip of one script call per WRITE_CHUNK units, then the
+        per-unit channels (resp.py: packed here, not by redis-py's pipeline). Returns how many
+        were written.
+
+        newest_only: a unit whose stored fix is as new or newer is left as it is and the fix goes to
+        the late stream instead (the device ingest: with several processes, or several instances
+        behind one address, a device's reports can reach Redis through more than one of them).
+        Its row is still in the batch message (desktops keep the newest fix of each unit)."""
         if not positions:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:  # reset even if cancelled mid-way
-            for start in range(0, len(positions), WRITE_CHUNK):
-                rows: list[list[Any]] = []
-                args: list[bytes | str | float | int] = [self.ttl_s, b""]
-                for p in positions[start:start + WRITE_CHUNK]:
-                    e = encode_position(p)
-                    args += (p.car_id, orjson.dumps(e), e["lng"], e["lat"])
-                    rows.append([e["car_id"], e["lat"], e["lng"], e["speed"], e["heading"], e["timestamp"]])
-                if publish_batch:  # the script wraps the rows in the batch envelope (decode_batch reads it)
-                    args[1] = orjson.dumps(rows)
-                await self._write(args=args, client=pipe)
-                await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks
-            for start in range(0, len(positions), WRITE_CHUNK):
-                await self._publish_each(args=[p.car_id for p in positions[start:start + WRITE_CHUNK]],
-                                         client=pipe)
-            results = await pipe.execute()
-        written = results[: (len(positions) + WRITE_CHUNK - 1) // WRITE_CHUNK]
-        return int(sum(int(n) for n in written))
+        payload: list[bytes] = []
+        chunks = 0
+        for start in range(0, len(positions), WRITE_CHUNK):
+            payload.append(self._pack_write(positions[start:start + WRITE_CHUNK], publish_batch, newest_only))
+            chunks += 1
+            await asyncio.sleep(0)  # 10,000 units: let the UI breathe between chunks
+        for start in range(0, len(positions), WRITE_CHUNK):
+            ids = [p.car_id.encode() for p in positions[start:start + WRITE_CHUNK]]
+            payload.append(evalsha_head(self._publish_each.sha, len(ids)) + b"".join(map(bulk, ids)))
+        results = await self._sender.send(payload, 2 * chunks)
+        return int(sum(int(n) for n in results[:chunks]))
+
+    def _pack_write(self, chunk: Sequence[Position], publish_batch: bool, newest_only: bool) -> bytes:
+        """One write-script call: ARGV ttl, batch rows JSON, newest-only flag, then id, position JSON,
+        lng, lat, timestamp per unit. The values are encode_position's (rounded, heading in [0, 360)),
+        inlined: 10,000 a second."""
+        parts: list[bytes] = []
+        rows: list[tuple[str, float, float, float, float, float]] = []
+        for p in chunk:
+            lat, lng, ts = round(p.lat, 7), round(p.lng, 7), round(p.timestamp, 3)
+            speed, heading = round(p.speed, 2), round(p.heading, 2) % 360.0
+            cid = p.car_id
+            j = orjson.dumps({"car_id": cid, "lat": lat, "lng": lng, "speed": speed, "heading": heading,
+                              "timestamp": ts})
+            b_id, b_lng, b_lat, b_ts = cid.encode(), b"%r" % lng, b"%r" % lat, b"%r" % ts
+            parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+                len(b_id), b_id, len(j), j, len(b_lng), b_lng, len(b_lat), b_lat, len(b_ts), b_ts))
+            rows.append((cid, lat, lng, speed, heading, ts))
+        batch = orjson.dumps(rows) if publish_batch else b""   # the script wraps it in the envelope
+        head = evalsha_head(self._write.sha, 3 + 5 * len(chunk)) + bulk(b"%d" % self.ttl_s) + bulk(batch) \
+            + bulk(b"1" if newest_only else b"")
+        return head + b"".join(parts)
 
     # ---- reads -------------------------------------------------------------------------------
     def _decode(self, raw: bytes | str | None, car_id: str, now: float) -> Position | None:

@@ -59,7 +59,8 @@ class Simulator:
 
     # ---- fleet changes ------------------------------------------------------------------------
     def add_car(self, car: Car) -> None:
-        if car.car_id in self.units:
+        """Simulate a unit; a real unit (`simulated` False) is never moved by the simulator."""
+        if car.car_id in self.units or not car.simulated:
             return
         loc = car.location
         unit = self.model.spawn(car.car_id, loc.lat if loc else None, loc.lng if loc else None)
@@ -77,8 +78,9 @@ class Simulator:
         return removed
 
     def sync_fleet(self, cars: list[Car]) -> None:
-        """Make the simulated set equal to the given registry entries."""
-        wanted = {c.car_id for c in cars}
+        """Make the simulated set equal to the given registry entries that are simulated: a unit
+        marked real stops here (its simulated position is removed; its device reports from now on)."""
+        wanted = {c.car_id for c in cars if c.simulated}
         for cid in list(self.units):
             if cid not in wanted:
                 self.remove_car(cid)

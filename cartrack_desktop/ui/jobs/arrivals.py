@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QSystemTrayIcon
 
 from ...domain.dispatch import UnitAssignment
+from ..tray import Tray
 from .context import DeskContext
 from .dispatch_link import DispatchLink
-
-TRAY_MESSAGE_MS = 8000
-TRAY_ICON_RGB = 0xC62828
 
 
 class Arrivals(QObject):
     arrived = Signal(str, str)       # car id, incident id
 
-    def __init__(self, ctx: DeskContext, dispatch: DispatchLink) -> None:
+    def __init__(self, ctx: DeskContext, dispatch: DispatchLink, tray: Tray | None = None) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
-        self._tray: QSystemTrayIcon | None = None
+        self._tray = tray or Tray(self)
         dispatch.arrived.connect(self._announce)
 
     def _announce(self, a: UnitAssignment) -> None:
@@ -29,10 +25,4 @@ class Arrivals(QObject):
         ctx.notices.say(text, "info")
         ctx.window.banner.show_notice(text, "info")
         self.arrived.emit(a.car_id, a.incident_id or "")
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            if self._tray is None:
-                pix = QPixmap(16, 16)
-                pix.fill(TRAY_ICON_RGB)
-                self._tray = QSystemTrayIcon(QIcon(pix), self)
-                self._tray.show()
-            self._tray.showMessage("Unit on scene", text, QSystemTrayIcon.MessageIcon.Information, TRAY_MESSAGE_MS)
+        self._tray.notify("Unit on scene", text)

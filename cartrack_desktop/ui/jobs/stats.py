@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
@@ -67,6 +68,7 @@ class StatsJob(QObject):
             add("Sync", "failures", sy.failures)
             add("Sync", "failed captures (Redis unreachable)", sy.capture_failures)
             add("Sync", "dropped (backlog full)", sy.dropped)
+        self._add_devices(add)
         if rt.outbox is not None:
             add("Dispatcher writes", "pending (MongoDB)", len(rt.outbox.pending))
             add("Dispatcher writes", "written", rt.outbox.written)
@@ -77,3 +79,36 @@ class StatsJob(QObject):
             add(source, "total", sum(snap.values()))
             for kind, n in sorted(snap.items()):
                 add(source, kind, n)
+
+    def _add_devices(self, add: _Add) -> None:
+        """The device ingest (when this instance runs it), late fixes into history, open alarms."""
+        rt = self._ctx.runtime
+        ing = rt.ingest_stats()
+        if ing is not None:
+            t = ing.totals
+            add("Ingest", "state", ing.state + (f" ({ing.detail})" if ing.detail else ""))
+            add("Ingest", "listening on", ", ".join(ing.listening) or "—")
+            add("Ingest", "workers", ing.workers)
+            add("Ingest", "positions per second", f"{ing.positions_per_s:,.0f}")
+            add("Ingest", "late fixes per second", f"{ing.late_per_s:,.0f}")
+            add("Ingest", "connections", ing.connections)
+            add("Ingest", "devices known", ing.devices)
+            for key, label in (("requests", "requests"), ("live", "fixes accepted"), ("late", "late fixes kept"),
+                               ("filtered", "fixes filtered"), ("unknown", "reports of unknown devices"),
+                               ("unavailable", "answered 503 (Redis unreachable)"), ("alarms", "alarms raised")):
+                add("Ingest", label, t.get(key, 0))
+            add("Rejected (ingest)", "total", sum(ing.rejections.values()))
+            for kind, n in sorted(ing.rejections.items()):
+                add("Rejected (ingest)", kind, n)
+        if rt.late is not None:
+            ls = rt.late.stats
+            add("Late fixes (history)", "landed", ls.landed)
+            add("Late fixes (history)", "already landed (skipped)", ls.duplicates)
+            add("Late fixes (history)", "rejected", ls.rejected)
+            add("Late fixes (history)", "taken over from a stopped instance", ls.claimed)
+            add("Late fixes (history)", "waiting (MongoDB unreachable)", ls.waiting)
+            add("Late fixes (history)", "failed attempts", ls.failures)
+            add("Late fixes (history)", "last landed", time.strftime("%H:%M:%S", time.localtime(ls.last_landed_at))
+                if ls.last_landed_at else "—")
+        if rt.alarms is not None:
+            add("Alarms", "open", len(rt.alarms.active))

@@ -1,5 +1,5 @@
-"""The status bar's texts (Redis, MongoDB, live units, update rate, last sync, rejected input) and the
-background's notices (error bus) in the banner and the status bar."""
+"""The status bar's texts (Redis, MongoDB, live units, update rate, last sync, device ingest, rejected
+input) and the background's notices (error bus) in the banner and the status bar."""
 
 from __future__ import annotations
 
@@ -46,6 +46,32 @@ class StatusBar(QObject):
         w.st_rejected.set(f"Rejected: {total}", "warn" if total else "plain")
         w.st_rejected.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(rejected.items())) or
                                  "No input rejected")
+        self._show_ingest()
+
+    def _show_ingest(self) -> None:
+        """Ingest state, positions/s and refusals (hover: the breakdown by kind)."""
+        w, ing = self._ctx.window, self._ctx.runtime.ingest_stats()
+        if ing is None:
+            w.st_ingest.hide()
+            return
+        w.st_ingest.show()
+        refused = sum(ing.rejections.values())
+        if ing.state == "running":
+            w.st_ingest.set(f"Ingest: {ing.positions_per_s:,.0f}/s · {refused:,} refused", "ok")
+        elif ing.state == "degraded":
+            w.st_ingest.set(f"Ingest: degraded — {ing.detail[:60]}", "bad")
+        elif ing.state in ("starting", "off"):
+            w.st_ingest.set(f"Ingest: {ing.state}…", "warn")
+        else:
+            w.st_ingest.set(f"Ingest: {ing.state} — {ing.detail[:60]}", "bad")
+        t = ing.totals
+        lines = [f"listening on {', '.join(ing.listening) or '—'} ({ing.workers} worker(s), "
+                 f"{ing.connections:,} connections, {ing.devices:,} devices known)",
+                 f"accepted {t.get('live', 0):,} · late {t.get('late', 0):,} (late/s {ing.late_per_s:,.0f}) · "
+                 f"filtered {t.get('filtered', 0):,} · unknown device {t.get('unknown', 0):,} · "
+                 f"answered 503 {t.get('unavailable', 0):,} · alarms {t.get('alarms', 0):,}",
+                 *(f"{k}: {v:,}" for k, v in sorted(ing.rejections.items()))]
+        w.st_ingest.setToolTip("\n".join(lines))
 
     def _show_sync(self) -> None:
         """The last cycle written by any instance (the sync is shared): MongoDB's record, or this

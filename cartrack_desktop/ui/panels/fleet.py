@@ -52,7 +52,15 @@ def _columns(fix_of: FixOf) -> list[Column[UnitView]]:
         Column("Fix", lambda u: fix_of(u).value, lambda u: _FIX_ORDER[fix_of(u)],
                tooltip=f"live; faded after {FADE_AFTER_S:.0f} s without an update; stale after {STALE_AFTER_S:.0f} s; "
                        "lost when expired in Redis"),
+        Column("Device", _device_text, lambda u: (u.simulated, u.device_id or ""),
+               tooltip="a real unit's tracker (its reports move it); \"simulated\": moved by the simulator"),
     ]
+
+
+def _device_text(u: UnitView) -> str:
+    if u.device_id:
+        return u.device_id
+    return "simulated" if u.simulated else "real, no device"
 
 
 class FleetPanel(QWidget):
@@ -60,6 +68,7 @@ class FleetPanel(QWidget):
     addRequested = Signal()
     removeRequested = Signal(str)
     serviceRequested = Signal(str, bool)   # unit, out of service?
+    deviceRequested = Signal(str)          # unit: edit its device and whether it is real
 
     def __init__(self, fix_of: FixOf | None = None, parent: Any = None) -> None:
         super().__init__(parent)
@@ -68,7 +77,7 @@ class FleetPanel(QWidget):
         self._shown: Shown | None = None    # the map's status filter (None: every unit)
         self.filter = QLineEdit()
         self.filter.setObjectName("fleetFilter")
-        self.filter.setPlaceholderText("Filter by call sign or unit id")
+        self.filter.setPlaceholderText("Filter by call sign, unit id or device id")
         self.filter.setClearButtonEnabled(True)
         self.summary = plain_label("")
         self.model: RowModel[UnitView] = RowModel(
@@ -76,7 +85,7 @@ class FleetPanel(QWidget):
             dimmed=lambda u: self._fix(u) in (FixState.LOST, FixState.NO_FIX))
         # fixed widths: fitting 10,000 rows' contents every second would cost more than it shows
         self.table = make_table(self.model, "fleetTable", sort_column=0, fit_columns=False)
-        for col, width in enumerate((110, 80, 100, 70, 70)):
+        for col, width in enumerate((110, 80, 100, 70, 70, 60)):
             self.table.setColumnWidth(col, width)
         self.table.doubleClicked.connect(self._activated)
         self.table.activated.connect(self._activated)
@@ -86,12 +95,16 @@ class FleetPanel(QWidget):
         self.remove.setObjectName("removeUnit")
         self.service = QPushButton("Out of service")
         self.service.setObjectName("fleetService")
-        for b in (self.remove, self.service):
+        self.device = QPushButton("Device…")
+        self.device.setObjectName("fleetDevice")
+        self.device.setToolTip("Attach or change the unit's tracking device; mark it real or simulated")
+        for b in (self.remove, self.service, self.device):
             b.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add)
         buttons.addWidget(self.remove)
         buttons.addWidget(self.service)
+        buttons.addWidget(self.device)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.filter)
@@ -101,6 +114,7 @@ class FleetPanel(QWidget):
         self.add.clicked.connect(self.addRequested)
         self.remove.clicked.connect(self._remove)
         self.service.clicked.connect(self._toggle_service)
+        self.device.clicked.connect(self._edit_device)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self._units: dict[str, UnitView] = {}
         self._counts = FleetCounts(0, 0, 0, 0)
@@ -138,6 +152,7 @@ class FleetPanel(QWidget):
     def _update_buttons(self) -> None:
         row = self._selected_row()
         self.remove.setEnabled(row is not None)
+        self.device.setEnabled(row is not None)
         self.service.setEnabled(row is not None and row.status in (UnitStatus.AVAILABLE, UnitStatus.OUT_OF_SERVICE))
         self.service.setText("Back in service" if row is not None and row.status is UnitStatus.OUT_OF_SERVICE
                              else "Out of service")
@@ -145,6 +160,10 @@ class FleetPanel(QWidget):
     def _remove(self) -> None:
         if self.selected():
             self.removeRequested.emit(self.selected())
+
+    def _edit_device(self) -> None:
+        if self.selected():
+            self.deviceRequested.emit(self.selected())
 
     def _toggle_service(self) -> None:
         row = self._selected_row()
@@ -173,7 +192,8 @@ class FleetPanel(QWidget):
         shown = self._shown
         units = self._units.values() if shown is None else [u for u in self._units.values() if shown(u)]
         rows = list(units) if not text else [
-            u for u in units if text in u.call_sign.casefold() or text in u.car_id.casefold()]
+            u for u in units if text in u.call_sign.casefold() or text in u.car_id.casefold()
+            or text in (u.device_id or "").casefold()]
         self.model.set_rows(rows)
         self._last_sort = time.monotonic()
         self._update_summary()
