@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import store
 from .manifest import ROADS_NAME, SCHEMA_VERSION, SEARCH_NAME, TILES_NAME, BBox, Manifest
-from .progress import MapImportError, Progress
+from .progress import STAGES, MapImportError, Progress
 from .reader import Collected, OsmReader
 from .roads import build_road_network
 from .schema import MAX_ZOOM, MIN_ZOOM
@@ -30,11 +30,6 @@ from .tiles import TilerError, build_tiles, tile_stats, tiler_version
 
 log = logging.getLogger(__name__)
 
-# (stage, share of the whole import's time on the metro benchmark): drives the overall fraction
-STAGES: tuple[tuple[str, float], ...] = (
-    ("checking", 0.01), ("clipping", 0.09), ("reading", 0.30), ("search index", 0.15),
-    ("road network", 0.05), ("tiles", 0.35), ("finishing", 0.05),
-)
 _STAGE_START = {name: sum(w for _n, w in STAGES[:i]) for i, (name, _w) in enumerate(STAGES)}
 _STAGE_WEIGHT = dict(STAGES)
 PBF_MAGIC = b"OSMHeader"

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from ..config import Settings, redact_url
 from ..domain.messages import DispatchEvent, FleetEvent, IncidentEvent, StatusEvent
+from ..domain.patrol import PatrolArea
 from .dispatch.events import EventsListener
 from .dispatch.outbox import Outbox
 from .dispatch.records import Records
@@ -52,9 +53,15 @@ SERVER_STOP_RESERVE_S = 1.5   # of the shutdown budget, kept for stopping the ch
 MONGO_TIMEOUT_MS = 5000
 
 
+Box = tuple[float, float, float, float]     # south, west, north, east
+
+
 class Runtime:
-    def __init__(self, settings: Settings, *, errors: ErrorBus | None = None) -> None:
+    def __init__(self, settings: Settings, *, errors: ErrorBus | None = None, map_area: Box | None = None) -> None:
+        """`map_area`: the imported street map's extent (mapdata.store.patrol_area), where simulated units
+        patrol unless the settings give a fleet area."""
         self.settings = settings
+        self._map_area = map_area
         self.errors = errors or ErrorBus()
         self.supervisor = Supervisor(self.errors)
         self.health = Health()
@@ -124,7 +131,7 @@ class Runtime:
         self._health_monitor = HealthMonitor(self.errors, self.health, redis_ping=self.store.ping,
                                      mongo_ping=lambda: mongo.admin.command("ping"))
         if s.simulator:
-            self.simulator = Simulator(self.store, seed=s.seed)
+            self.simulator = Simulator(self.store, seed=s.seed, area=self.patrol_area)
 
     def _wire(self) -> None:
         """Who follows whom: dispatch follows the events channel, the fleet follows registry events,
@@ -163,6 +170,23 @@ class Runtime:
                                             errors=(RedisError, OSError, TimeoutError)))
         sup.start("prune", lambda: every(PRUNE_EVERY_S, store.prune_expired, what="prune",
                                          errors=(RedisError, OSError)))
+
+    @property
+    def patrol_area(self) -> PatrolArea | None:
+        """Where simulated units patrol: the fleet area setting, else the imported map, else the default."""
+        box = self.settings.fleet_area or self._map_area
+        return PatrolArea(*box) if box else None
+
+    def follow_map_area(self, box: Box) -> int:
+        """A new street map was imported: simulated units patrol it, unless a fleet area is set.
+        Returns how many simulated units moved there."""
+        self._map_area = box
+        area = self.patrol_area
+        if self.settings.fleet_area is not None or area is None or self.simulator is None:
+            return 0
+        moved = self.simulator.set_area(area)
+        log.info("simulated units patrol the imported map's area now (%d moved there)", moved)
+        return moved
 
     # ---- tasks -------------------------------------------------------------------------------
     async def _load_fleet(self) -> None:

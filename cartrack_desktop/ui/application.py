@@ -217,12 +217,14 @@ class _WindowLife:
             self.closing.set_result(None)
 
     def _init_desk(self) -> None:
+        from ..mapdata.store import patrol_area
         from ..services.infra.errors import ErrorBus
         from ..services.runtime import Runtime
         from .desk import Desk
 
         self.errors = ErrorBus()
-        self.runtime = Runtime(self.settings, errors=self.errors)
+        imported = patrol_area(self.settings.data_dir)    # a small JSON file: where simulated units patrol
+        self.runtime = Runtime(self.settings, errors=self.errors, map_area=imported[0] if imported else None)
         self.desk = Desk(self.window, self.runtime, self.errors)
 
     def _init_screenshot(self) -> None:
@@ -252,7 +254,7 @@ class _WindowLife:
             build_map_page, s.data_dir / "map", tile_url=s.tile_url, tile_attribution=s.tile_attribution,
         ))
         assets = await self.loop.run_in_executor(self.io_pool, load_assets, page)
-        view = MapView(page, assets)
+        view = MapView(page, assets, tile_contact=s.tile_contact)
         self.desk.attach_view(view)
         self.window.set_map(view)
         view.load_page()

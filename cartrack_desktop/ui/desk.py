@@ -12,7 +12,9 @@ from pathlib import Path
 from ..services.infra.errors import ErrorBus
 from ..services.runtime import Runtime
 from ..view.fleet_view import FleetState
+from ..view.places import Places
 from ..view.session import Session
+from .jobs.addresses import PinAddress
 from .jobs.arrivals import Arrivals
 from .jobs.audit import AuditJob
 from .jobs.context import DeskContext, Notices
@@ -24,12 +26,14 @@ from .jobs.fleet_editor import FleetEditor
 from .jobs.frames import FramePump
 from .jobs.incidents import IncidentsJob
 from .jobs.keys import Keys
+from .jobs.map_import import MapImportJob
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
 from .jobs.screenshot import save_screenshot
-from .jobs.search import UnitSearch
+from .jobs.search import SearchJob
 from .jobs.stats import StatsJob
 from .jobs.status_bar import StatusBar
+from .jobs.street_map import StreetMapJob
 from .jobs.ticker import Ticker
 from .jobs.tracking import TrackingJob
 from .jobs.unit_actions import UnitActions
@@ -52,11 +56,16 @@ class Desk:
         self.status_bar = StatusBar(ctx, self.feed, self.ticker)
         self.stats = StatsJob(ctx, self.feed, self.ticker)
         self.dispatch_link = DispatchLink(ctx)
-        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link)
-        self.nearby = NearbyJob(ctx)
-        self.search = UnitSearch(ctx)
+        # the street map: basemap, search index, import, addresses
+        self.places = Places()
+        self.street_map = StreetMapJob(ctx, self.places)
+        self.map_import = MapImportJob(ctx, self.street_map)
+        self.pin_address = PinAddress(ctx, self.places, self.street_map)
+        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link, self.places)
+        self.nearby = NearbyJob(ctx, self.pin_address)
+        self.search = SearchJob(ctx, self.places, self.pin_address)
         # dispatch side
-        self.incidents = IncidentsJob(ctx, self.dispatch_link)
+        self.incidents = IncidentsJob(ctx, self.dispatch_link, self.pin_address)
         self.dispatching = DispatchJob(ctx, self.incidents, self.nearby)
         self.unit_actions = UnitActions(ctx)
         self.fleet_editor = FleetEditor(ctx)
@@ -91,6 +100,8 @@ class Desk:
     def attach_view(self, view: MapView) -> None:
         """What the page tells us goes to the job that owns it."""
         self.channel.attach(view)
+        self.street_map.attach(view)
+        self.ctx.spawn(self.street_map.load(), "street map")
         b = view.bridge
         b.clicked.connect(self.session.place_pin)
         b.unitActivated.connect(self.tracking.track)
@@ -101,6 +112,7 @@ class Desk:
     def _on_page_ready(self) -> None:
         """A (re)loaded page gets everything again: the units first, so the overlays can refer to them."""
         self.frames.push_all()
+        self.street_map.send()
         self.nearby.send_pin()
         self.tracking.resend()
         self.incidents.refresh()
@@ -114,6 +126,8 @@ class Desk:
         self.feed.start()
 
     async def stop(self) -> None:
+        self.map_import.stop()
+        self.places.close()
         await self.feed.stop()
         self.ticker.stop()
         self.nearby.stop()

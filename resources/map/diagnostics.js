@@ -95,6 +95,7 @@ export function pageState(page, ask) {
     incidentLabels: page.incidents.labels(),
     replay: page.replay.state, live: view.live, pausedText: page.paused.text(),
     errors: page.errors.recent(),
+    basemap: page.basemap.state(),
     unit: {}
   };
   (ask.ids || []).forEach((id) => { out.unit[id] = unitReport(page, id); });

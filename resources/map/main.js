@@ -9,6 +9,7 @@
  * textContent. There is no eval, no innerHTML and no HTML built from data in the page's modules.
  */
 
+import { Basemap } from './basemap.js';
 import { nowMs, wallS } from './clock.js';
 import { readConfig } from './config.js';
 import { BatchReports, PageErrors, pageState } from './diagnostics.js';
@@ -95,6 +96,7 @@ const INBOUND = {
   replayChanged: ['replay', (page, text) => page.replay.set(JSON.parse(text))],
   replayMoved: ['replay', (page, text) => page.replay.move(JSON.parse(text))],
   liveChanged: ['live', (page, text) => setLive(page, JSON.parse(text))],
+  basemapChanged: ['basemap', (page, text) => page.basemap.set(JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -201,6 +203,7 @@ function buildPage(config, map) {
   page.pin = new PinLayer(map);
   page.incidents = new IncidentsLayer(map, config);
   page.replay = new ReplayLayer(map);
+  page.basemap = new Basemap(map, config, (name) => { if (page.bridge) { page.bridge.basemapChosen(name); } });
   page.reports = new BatchReports(fleet, page.fleetLayer);
   return page;
 }
@@ -211,7 +214,6 @@ function start() {
   if (!map) { throw new Error('map not found'); }
   map.attributionControl.setPrefix('');
   const page = buildPage(config, map);
-  if (!config.tiles) { map.getContainer().classList.add('ct-no-tiles'); }
   new QWebChannel(qt.webChannelTransport, (channel) => {
     const bridge = channel.objects.bridge;
     page.bridge = bridge;

@@ -100,3 +100,16 @@ def test_every_setting_is_in_the_readme():
         for option in (row.flag, *(sw.flag for sw in row.switches)):
             if option is not None and option != "--simulator":    # on by default: only --no-simulator is listed
                 assert f"`{option}" in table, option
+
+
+def test_fleet_area_and_tile_contact():
+    s = settings(["--fleet-area", "33.64,-84.55,33.89,-84.29", "--tile-contact", "ops@example.org"])
+    assert s.fleet_area == (33.64, -84.55, 33.89, -84.29) and s.tile_contact == "ops@example.org"
+    assert settings().fleet_area is None and settings().tile_contact == ""
+    assert settings(env={"CARTRACK_FLEET_AREA": "1,2,3,4"}).fleet_area == (1.0, 2.0, 3.0, 4.0)
+    for bad in ("1,2,3", "a,b,c,d", "3,2,1,4", "1,5,3,4", "nan,1,2,3", "1,2,100,4"):
+        with pytest.raises(ConfigError) as info:
+            settings(["--fleet-area", bad])
+        assert info.value.setting == "--fleet-area"
+    with pytest.raises(ConfigError):
+        settings(["--tile-contact", "a\nb"])

@@ -1,4 +1,6 @@
-"""The incident pin on the map and the units nearest to it, refreshed every second while it stands."""
+"""The incident pin on the map and the units nearest to it, refreshed every second while it stands.
+
+The pin's label and Nearby's header name the nearest address or intersection (ui/jobs/addresses.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from ...domain.presentation import STALE_AFTER_S
 from ...view.session import Aspect, Changes
 from ..page_channel import PinMarker
 from ..panels.nearby import NearbyRow
+from .addresses import PinAddress
 from .context import DeskContext
 
 NEARBY_REFRESH_MS = 1000
@@ -21,10 +24,12 @@ NEARBY_LIMIT = 200
 class NearbyJob(QObject):
     nearbyUpdated = Signal(list)         # list[NearbyRow]
 
-    def __init__(self, ctx: DeskContext) -> None:
+    def __init__(self, ctx: DeskContext, pin_address: PinAddress) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
+        self._address = pin_address
         self._busy = False
+        self._count = 0
         self._timer = QTimer(self)
         self._timer.setInterval(NEARBY_REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -33,6 +38,13 @@ class NearbyJob(QObject):
         panel.availableOnlyChanged.connect(lambda _b: self.refresh())
         panel.hovered.connect(ctx.channel.highlight)
         ctx.session.subscribe(self._on_session)
+        pin_address.changed.connect(self._on_address)
+
+    def _on_address(self, _text: str) -> None:
+        pin = self._ctx.session.pin
+        self.send_pin()
+        if pin is not None:
+            self._ctx.window.nearby.show_point(pin, self._count, self._address.text)
 
     def _on_session(self, changes: Changes) -> None:
         if Aspect.PIN not in changes:
@@ -54,9 +66,9 @@ class NearbyJob(QObject):
     def send_pin(self) -> None:
         ctx = self._ctx
         pin = ctx.session.pin
-        ctx.channel.set_pin(None if pin is None else PinMarker(
-            pin[0], pin[1], ctx.window.nearby.radius.value(),
-            "" if ctx.session.active_incident else "New incident"))
+        address = self._address.text
+        label = "" if ctx.session.active_incident else " \u2014 ".join(t for t in ("New incident", address) if t)
+        ctx.channel.set_pin(None if pin is None else PinMarker(pin[0], pin[1], ctx.window.nearby.radius.value(), label))
 
     def refresh(self) -> None:
         pin = self._ctx.session.pin
@@ -94,7 +106,8 @@ class NearbyJob(QObject):
             if len(rows) >= NEARBY_LIMIT:
                 break
         panel.set_rows(rows)
-        panel.show_point(pin, len(rows))
+        self._count = len(rows)
+        panel.show_point(pin, len(rows), self._address.text)
         self.nearbyUpdated.emit(rows)
 
     def stop(self) -> None:

@@ -140,7 +140,7 @@ class NearbyPanel(QWidget):
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         return [k for k in (self.model.key_at(r) for r in rows) if k]
 
-    def show_point(self, point: tuple[float, float] | None, count: int = 0) -> None:
+    def show_point(self, point: tuple[float, float] | None, count: int = 0, address: str = "") -> None:
         self._has_pin = point is not None
         self._update_buttons()
         if point is None:
@@ -149,9 +149,11 @@ class NearbyPanel(QWidget):
             return
         r = self.radius.value()
         what = "available units" if self.available_only.isChecked() else "units"
-        self.header.setText(
-            f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km (straight-line distance)"
-        )
+        if address:
+            where = f"{address if address.startswith('near ') else 'at ' + address} ({fmt_latlng(*point)})"
+        else:
+            where = f"at {fmt_latlng(*point)}"
+        self.header.setText(f"Incident {where} — {count} {what} within {r:.1f} km (straight-line distance)")
 
     def set_rows(self, rows: list[NearbyRow]) -> None:
         self.model.set_rows(rows)

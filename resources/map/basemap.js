@@ -1,0 +1,144 @@
+/*
+ * What lies under the fleet: the imported street map (vector tiles drawn by protomaps-leaflet from
+ * the PMTiles archive Python serves through cartrack://, with the dispatch style), the configured
+ * online tile server (--tiles), or nothing; a layer control to choose; and, while no street map is
+ * imported, one line on the map saying how to import one. Everything here is in Leaflet's tile pane,
+ * under the fleet canvas, the trail, the pins and the tooltips.
+ */
+
+import { LAND, labelRules, paintRules } from './basemap_style.js';
+
+const NAMES = { streets: 'Streets (imported)', online: 'Online tiles', none: 'No basemap' };  // constants only:
+// Leaflet's layer control writes these names as HTML
+const RECENT_TILES = 200;      // render times kept for the page's report
+const LEVEL_DIFF = 1;          // the archive's tiles are drawn at twice their size: data zoom = map zoom - 1
+
+// Text made safe for the places where Leaflet takes HTML (the attribution control).
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
+}
+
+export class Basemap {
+  // config: the page config (tiles, basemapHint); onChosen(name) runs when the dispatcher picks a layer.
+  constructor(map, config, onChosen) {
+    this.map = map;
+    this.config = config;
+    this.onChosen = onChosen;
+    this.info = null;                 // what Python sent about the imported map, or null
+    this.streets = null;
+    this.online = config.tiles ? L.tileLayer(config.tiles.url, {
+      attribution: config.tiles.attributionHtml, maxZoom: 19, maxNativeZoom: config.tiles.maxZoom
+    }) : null;
+    this.none = L.layerGroup();
+    this.active = null;
+    this.chosen = null;               // what the dispatcher picked in the control (kept over a new import)
+    this.control = null;
+    this.programmatic = false;
+    this.stats = { requested: 0, loaded: 0, errors: 0, pending: 0, ms: [] };
+    this.hint = L.DomUtil.create('div', 'ct-basemap-hint', map.getContainer());
+    this.hint.textContent = config.basemapHint;
+    this.hint.style.display = 'none';   // until Python says whether a map is imported (nothing loads before)
+    map.on('baselayerchange', (e) => this._changed(e.layer));
+  }
+
+  // msg: {map: {url, bounds, maxDataZoom, attribution} of the imported map or null, choice: the layer the
+  // dispatcher chose last time ('streets' | 'online' | 'none') or null}.
+  set(msg) {
+    if (this.streets) {
+      if (this.map.hasLayer(this.streets)) { this.map.removeLayer(this.streets); }
+      this.streets = null;
+    }
+    const info = msg && msg.map && typeof msg.map.url === 'string' ? msg.map : null;
+    this.info = info;
+    if (info) { this.streets = this._streetsLayer(info); }
+    if (msg && typeof msg.choice === 'string' && NAMES[msg.choice]) { this.chosen = msg.choice; }
+    this.hint.style.display = info ? 'none' : 'block';
+    this._rebuild();
+  }
+
+  _streetsLayer(info) {
+    const layer = protomapsL.leafletLayer({
+      url: info.url, maxDataZoom: info.maxDataZoom, levelDiff: LEVEL_DIFF, bounds: info.bounds,
+      paintRules: paintRules(), labelRules: labelRules(), backgroundColor: LAND,
+      attribution: escapeHtml(info.attribution), maxZoom: 20, noWrap: true
+    });
+    layer.ctName = 'streets';
+    const started = new Map();
+    layer.on('tileloadstart', (e) => {
+      this.stats.requested += 1;
+      started.set(e.tile, performance.now());
+    });
+    layer.on('tileload', (e) => {
+      const t0 = started.get(e.tile);
+      started.delete(e.tile);
+      this.stats.loaded += 1;
+      if (t0 !== undefined) {
+        this.stats.ms.push(performance.now() - t0);
+        if (this.stats.ms.length > RECENT_TILES) { this.stats.ms.shift(); }
+      }
+    });
+    layer.on('tileerror', () => { this.stats.errors += 1; });
+    layer.on('tileunload', (e) => { started.delete(e.tile); });
+    return layer;
+  }
+
+  _byName() { return { streets: this.streets, online: this.online, none: this.none }; }
+
+  // The control lists what exists; the layer shown is the dispatcher's choice if it exists, else the
+  // imported streets, else the online tiles, else none.
+  _rebuild() {
+    const layers = {};
+    const byName = this._byName();
+    Object.keys(byName).forEach((k) => {
+      if (byName[k]) { byName[k].ctName = k; layers[NAMES[k]] = byName[k]; }
+    });
+    if (this.control) { this.control.remove(); }
+    this.control = L.control.layers(layers, null, { position: 'topright', collapsed: true }).addTo(this.map);
+    let want = this.chosen && byName[this.chosen] ? this.chosen : null;
+    if (!want) { want = this.streets ? 'streets' : (this.online ? 'online' : 'none'); }
+    this.show(want);
+  }
+
+  // Show one of 'streets', 'online', 'none' (if it exists); false if it does not.
+  show(name) {
+    const byName = this._byName();
+    const layer = byName[name];
+    if (!layer) { return false; }
+    this.programmatic = true;         // the control reports programmatic changes too: not a choice
+    try {
+      Object.keys(byName).forEach((k) => {
+        if (byName[k] && byName[k] !== layer && this.map.hasLayer(byName[k])) { this.map.removeLayer(byName[k]); }
+      });
+      if (!this.map.hasLayer(layer)) { layer.addTo(this.map); }
+    } finally {
+      this.programmatic = false;
+    }
+    this._mark(name);
+    return true;
+  }
+
+  _mark(name) {
+    this.active = name;
+    const el = this.map.getContainer();
+    el.classList.toggle('ct-basemap-streets', name === 'streets');
+    el.classList.toggle('ct-no-tiles', name === 'none');
+  }
+
+  _changed(layer) {
+    if (this.programmatic || !layer || !layer.ctName) { return; }
+    this._mark(layer.ctName);
+    this.chosen = layer.ctName;
+    this.onChosen(layer.ctName);
+  }
+
+  // The page's view of the basemap (diagnostics, tests, `make bench`).
+  state() {
+    const loading = this.streets ? Object.values(this.streets._tiles || {}).filter((t) => !t.loaded).length : 0;
+    return {
+      active: this.active, url: this.info ? this.info.url : null, online: !!this.online,
+      hint: this.hint.style.display === 'none' ? null : this.hint.textContent,
+      requested: this.stats.requested, loaded: this.stats.loaded, errors: this.stats.errors, loading: loading,
+      tileMs: this.stats.ms.slice()
+    };
+  }
+}
