@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 
 MAX_POSITION_DIGITS = 18          # stays inside int64, as Chromium's own parser requires
-_RANGE_RE = re.compile(r"bytes=(?:(\d{1,18})-(\d{0,18})|-(\d{1,18}))\Z", re.IGNORECASE)
+_N = rf"\d{{1,{MAX_POSITION_DIGITS}}}"
+_RANGE_RE = re.compile(rf"bytes=(?:({_N})-({_N})?|-({_N}))\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,10 @@ def plan_range(header: str | None, size: int) -> RangePlan:
             return Refuse(size, "empty suffix range")
         return Part(max(0, size - suffix), size - 1, size)
     first = int(first_s)
-    last = int(last_s) if last_s else size - 1
-    if last < first:
+    last = int(last_s) if last_s else None
+    if last is not None and last < first:
         return Refuse(size, "last byte before first byte")
     if first >= size:
         return Refuse(size, "range starts after the end of the file")
+    last = size - 1 if last is None else last
     return Part(first, min(last, size - 1), size)

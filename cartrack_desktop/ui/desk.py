@@ -54,11 +54,11 @@ class Desk:
         self.ticker = Ticker(ctx)
         self.fleet_link = FleetLink(ctx, self.ticker)
         self.status_bar = StatusBar(ctx, self.feed, self.ticker)
-        self.stats = StatsJob(ctx, self.feed, self.ticker)
-        self.dispatch_link = DispatchLink(ctx)
         # the street map: basemap, search index, import, addresses
         self.places = Places()
         self.street_map = StreetMapJob(ctx, self.places)
+        self.stats = StatsJob(ctx, self.feed, self.ticker, self.street_map)
+        self.dispatch_link = DispatchLink(ctx)
         self.map_import = MapImportJob(ctx, self.street_map)
         self.pin_address = PinAddress(ctx, self.places, self.street_map)
         self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link, self.places)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QFile, QIODevice, QObject
 from PySide6.QtWebEngineCore import QWebEngineUrlRequestJob, QWebEngineUrlScheme, QWebEngineUrlSchemeHandler
@@ -76,8 +77,9 @@ def _request_header(job: QWebEngineUrlRequestJob, name: bytes) -> str | None:
 
 def _empty(job: QWebEngineUrlRequestJob, mime: bytes, headers: dict[bytes, bytes] | None = None) -> None:
     """An answer without a body: the only prompt refusal QtWebEngine's scheme API allows (see above)."""
-    if headers:
-        job.setAdditionalResponseHeaders({QByteArray(k): QByteArray(v) for k, v in headers.items()})
+    if headers:   # each value a list: PySide6 builds the QMultiMap from it (a bare QByteArray is split per byte)
+        multi: Any = {QByteArray(k): [QByteArray(v)] for k, v in headers.items()}
+        job.setAdditionalResponseHeaders(multi)
     buf = QBuffer(job)
     buf.open(QIODevice.OpenModeFlag.ReadOnly)
     job.reply(QByteArray(mime), buf)

@@ -41,6 +41,7 @@ class SearchJob(QObject):
         self._answered: str | None = None   # the text the street map's answer in the list is for
         self._asking: str | None = None
         self._pending_enter = False   # Enter came before the street map answered the current text
+        self._just_chosen: SearchHit | None = None
         self.model = QStandardItemModel(self)
         w = ctx.window
         self.completer = QCompleter(self.model, self)
@@ -109,7 +110,7 @@ class SearchJob(QObject):
         w = self._ctx.window
         popup = self.completer.popup()
         assert popup is not None
-        if self.hits and w.search.hasFocus():
+        if self.hits and (w.search.hasFocus() or popup.isVisible()):
             self.completer.complete()
             popup.selectionModel().setCurrentIndex(self.model.index(0, 0),
                                                    QItemSelectionModel.SelectionFlag.ClearAndSelect)
@@ -120,14 +121,21 @@ class SearchJob(QObject):
     # ---- choosing -------------------------------------------------------------------------------
     def _activated(self, index: QModelIndex) -> None:
         hit = index.data(HIT_ROLE)
-        if isinstance(hit, SearchHit):
+        if isinstance(hit, SearchHit) and hit is not self._just_chosen:
             self.choose(hit)
+
+    def _forget_choice(self) -> None:
+        self._just_chosen = None
 
     def submit(self, text: str) -> None:
         """Enter with no row highlighted (the list closed, or not shown yet): the first result.
 
         A unit matching by call sign or id is taken at once; otherwise the street map's answer for
         this very text decides (Enter waits for it if it is still coming)."""
+        popup = self.completer.popup()
+        if popup is not None and popup.isVisible() and popup.currentIndex().isValid():
+            self._activated(popup.currentIndex())    # the highlighted row (the list forwards Enter to the box)
+            return
         if not text.strip():
             return
         if text != self._text:
@@ -146,6 +154,9 @@ class SearchJob(QObject):
         self._ctx.window.search_result.setText(f"  Nothing matches {text.strip()[:40]!r}")
 
     def choose(self, hit: SearchHit) -> None:
+        # one Enter can reach us twice (the box's returnPressed, then the list's activation): act once
+        self._just_chosen = hit
+        QTimer.singleShot(0, self._forget_choice)
         popup = self.completer.popup()
         if popup is not None:
             popup.hide()

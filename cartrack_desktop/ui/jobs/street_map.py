@@ -67,6 +67,8 @@ class StreetMapJob(QObject):
         if not await self.places.open(installed):
             ctx.notices.say(f"Street search is unavailable: {self.places.error}", "warning")
         self.installed, self.basemap = installed, basemap
+        if imported and basemap is not None:
+            self._remember_choice("streets")     # the dispatcher asked for this map: show it
         view = ctx.channel.view
         if view is not None:
             view.scheme.set_basemap(basemap)
