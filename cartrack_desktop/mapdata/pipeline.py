@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import store
+from .labels import LABEL_LAYER, write_label_lines
 from .manifest import ROADS_NAME, SCHEMA_VERSION, SEARCH_NAME, TILES_NAME, BBox, Manifest
 from .progress import STAGES, MapImportError, Progress
 from .reader import Collected, OsmReader
@@ -235,6 +236,8 @@ def _build(source: Path, data_dir: Path, bbox: BBox | None, build: Path, stages:
         raise MapImportError("nothing to import inside the bbox" if bbox else "the file has no map data")
     if not collected.road_ways:
         raise MapImportError("no roads in this area: choose a bbox (or an extract) that covers streets")
+    with open(features, "ab") as out:         # street names along whole streets, not per OSM way
+        collected.layer_counts[LABEL_LAYER] = write_label_lines(out, collected.named_ways)
     extent = _extent(collected, bbox)
     tiler = _Tiler(features, build / TILES_NAME, build / "tiles-tmp")
     stages("search index", 0.0)

@@ -161,12 +161,17 @@ class MapView(QWebEngineView):
         self.ready.emit(info)
 
     # ---- asking the page ------------------------------------------------------------------
-    async def page_state(self, ids: list[str] | None = None, timeout: float = 5.0) -> dict[str, Any]:
-        """The page's own view of its layers (for tests, diagnostics and benchmarks)."""
+    async def page_state(self, ids: list[str] | None = None, timeout: float = 5.0,
+                         probe: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
+        """The page's own view of its layers (for tests, diagnostics and benchmarks). `probe`: basemap
+        tiles (z, x, y) to render one by one first; the answer's "probe" holds the ms each took."""
         req = str(next(self._req))
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._state_waiters[req] = fut
-        self.bridge.stateRequested.emit(to_json({"req": req, "ids": ids or []}))
+        ask: dict[str, Any] = {"req": req, "ids": ids or []}
+        if probe is not None:
+            ask["probe"] = [list(t) for t in probe]
+        self.bridge.stateRequested.emit(to_json(ask))
         try:
             return await within(fut, timeout)
         finally:

@@ -12,6 +12,7 @@ const NAMES = { streets: 'Streets (imported)', online: 'Online tiles', none: 'No
 // Leaflet's layer control writes these names as HTML
 const RECENT_TILES = 200;      // render times kept for the page's report
 const LEVEL_DIFF = 1;          // the archive's tiles are drawn at twice their size: data zoom = map zoom - 1
+const PROBE_TIMEOUT_MS = 10000;
 
 // Text made safe for the places where Leaflet takes HTML (the attribution control).
 function escapeHtml(text) {
@@ -34,7 +35,7 @@ export class Basemap {
     this.chosen = null;               // what the dispatcher picked in the control (kept over a new import)
     this.control = null;
     this.programmatic = false;
-    this.stats = { requested: 0, loaded: 0, errors: 0, pending: 0, ms: [] };
+    this.stats = { requested: 0, loaded: 0, errors: 0, ms: [] };
     this.hint = L.DomUtil.create('div', 'ct-basemap-hint', map.getContainer());
     this.hint.textContent = config.basemapHint;
     this.hint.style.display = 'none';   // until Python says whether a map is imported (nothing loads before)
@@ -129,6 +130,36 @@ export class Basemap {
     this._mark(layer.ctName);
     this.chosen = layer.ctName;
     this.onChosen(layer.ctName);
+  }
+
+  // Renders tiles [[z, x, y], ...] one at a time on detached canvases (diagnostics, `make bench`): the ms
+  // each took from asking for it to its pixels (archive byte-range fetch, decode, label layout, paint),
+  // null if it did not finish. protomaps-leaflet delays each tile by 3 ms per tile of distance from the
+  // centre to schedule a view's tiles: that wait is not rendering, so it is off while probing.
+  async probe(tiles) {
+    const layer = this.streets;
+    if (!layer) { return []; }
+    const delay = layer.tileDelay;
+    layer.tileDelay = 0;
+    const out = [];
+    try {
+      for (let k = 0; k < tiles.length; k++) {
+        const [z, x, y] = tiles[k].map(Number);
+        const coords = L.point(x, y);
+        coords.z = z;
+        const el = document.createElement('canvas');
+        el.key = 'probe/' + z + '/' + x + '/' + y;
+        const t0 = performance.now();
+        const finished = await new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+          layer.renderTile(coords, el, el.key, () => { clearTimeout(timer); resolve(true); });
+        });
+        out.push(finished ? performance.now() - t0 : null);
+      }
+    } finally {
+      layer.tileDelay = delay;
+    }
+    return out;
   }
 
   // The page's view of the basemap (diagnostics, tests, `make bench`).

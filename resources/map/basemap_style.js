@@ -116,9 +116,11 @@ export function labelRules() {
         new P.OffsetTextSymbolizer({ labelProps: ['name'], fill: C.poi, stroke: C.halo, width: 3, offsetX: 6,
           offsetY: 4, font: textFont(11, 600) })
       ]) },
-    { dataLayer: 'roads', minzoom: 13, filter: (z, f) => kind(f) === 'highway' || kind(f) === 'major_road',
+    // names along whole streets: the import joins each street's ways in `road_labels` (an OSM way is often
+    // too short to carry its name)
+    { dataLayer: 'road_labels', minzoom: 13, filter: (z, f) => kind(f) === 'highway' || kind(f) === 'major_road',
       symbolizer: roadLabel(12) },
-    { dataLayer: 'roads', minzoom: 15, filter: (z, f) => kind(f) === 'minor_road', symbolizer: roadLabel(11) },
+    { dataLayer: 'road_labels', minzoom: 15, filter: (z, f) => kind(f) === 'minor_road', symbolizer: roadLabel(11) },
     { dataLayer: 'buildings', minzoom: 17, filter: (z, f) => kind(f) === 'address',
       symbolizer: new Deduplicated(new P.CenteredTextSymbolizer({ labelProps: ['addr_housenumber'],
         fill: C.houseNumber, stroke: C.halo, width: 2, font: textFont(10, 400) }), HOUSE_NUMBER_SPACING_PX) },

@@ -78,9 +78,18 @@ function setLive(page, l) {
   page.fleetLayer.schedule();
 }
 
+// The page's state for request `req` ({req, ids, probe}); with `probe` (tiles to render, for `make bench`)
+// once they are rendered.
 function reportState(page, req) {
   const ask = JSON.parse(req);
-  page.bridge.reportState(String(ask.req), JSON.stringify(pageState(page, ask)));
+  const send = (extra) => {
+    page.bridge.reportState(String(ask.req), JSON.stringify(Object.assign(pageState(page, ask), extra)));
+  };
+  if (!Array.isArray(ask.probe)) { send({}); return; }
+  page.basemap.probe(ask.probe).then((ms) => send({ probe: ms }), (err) => {
+    errors.report('probe', err);
+    send({ probe: [] });
+  });
 }
 
 // One row per bridge signal (the names in ui/bridge.py): the name errors are reported under, and
