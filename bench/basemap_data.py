@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cartrack_desktop.mapdata.job import ImportJob
 from cartrack_desktop.mapdata.store import current_map, mapdata_dir
-from tests.helpers.synthetic_city import build_city
 
 ROWS_FULL = 224            # the metro city of the mapdata bench
 ROWS_QUICK = 100
@@ -34,6 +32,10 @@ def ensure(root: Path, quick: bool) -> tuple[Path, dict[str, Any]]:
     info_path = data / "bench-city.json"
     if current_map(data) is not None and info_path.is_file():
         return data, json.loads(info_path.read_text())
+    # here, not at the top: the app processes that import this module for pan_offset must not load pyosmium
+    from cartrack_desktop.mapdata.job import ImportJob
+    from tests.helpers.synthetic_city import build_city
+
     t0 = time.perf_counter()
     city = build_city(root / f"city-{rows}.osm.pbf", rows=rows, cols=rows)
     t1 = time.perf_counter()
@@ -71,3 +73,13 @@ def probe_tiles(lat: float, lng: float) -> list[tuple[int, int, int]]:
         cx, cy = tile_of(lat, lng, z)
         out += [(z, cx + dx, cy + dy) for dy in range(-half, half + 1) for dx in range(-half, half + 1)]
     return out
+
+
+PAN_LAT_DEG, PAN_LNG_DEG = 0.04, 0.08    # the view wanders this far around the centre: units stay in view
+
+
+def pan_offset(k: int) -> tuple[float, float]:
+    """The k-th pan: a path that does not repeat, a quarter to a half of a tile row or more per step at
+    zoom 12, so new tiles come into view every time (Leaflet drops those that left, protomaps-leaflet
+    renders the new ones)."""
+    return PAN_LAT_DEG * math.sin(k * 0.9), PAN_LNG_DEG * math.cos(k * 1.3)

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from .basemap_data import PAN_LAT_DEG, PAN_LNG_DEG, pan_offset
 from .common import BENCH_DIR, REPO, Metric, median, percentile, rnd, summary
 from .fleet import CENTER, SyntheticFleet, bench_ids
 
@@ -115,7 +116,6 @@ class _Waiter:
 
 
 # ---- ours ------------------------------------------------------------------------------------
-PAN_STEPS = ((0.0, 0.0), (0.06, 0.0), (0.06, 0.12), (0.0, 0.12))   # degrees: a quarter to half a view at zoom 12
 
 
 def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, basemap: Any = None,
@@ -155,8 +155,10 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, base
         if probe:
             from .basemap_data import probe_tiles
 
-            state = _ask_state(view, waiter, probe=probe_tiles(*basemap.centre), timeout_s=600)
-            probed = list(state.get("probe") or [])
+            tiles = probe_tiles(*basemap.centre)
+            cold = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
+            warm = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []   # data decoded already
+            probed = [{"tile": t, "cold": c, "warm": w} for t, c, w in zip(tiles, cold, warm, strict=False)]
 
     fleet = SyntheticFleet(bench_ids(units), seed=11)
     state = FleetState()
@@ -168,7 +170,7 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, base
     payload_bytes = 0
     for k in range(warmup + ticks):
         if pan:
-            dlat, dlng = PAN_STEPS[k % len(PAN_STEPS)]
+            dlat, dlng = pan_offset(k)
             view.bridge.centerRequested.emit(to_json({**CENTER, "lat": CENTER["lat"] + dlat,
                                                       "lng": CENTER["lng"] + dlng}))
         fleet.step(1.0)
@@ -390,17 +392,24 @@ def _basemap_metrics(units: int, ticks: int, warmup: int, still: dict[str, Any],
                 "basemap_tile_request_to_drawn_ms_in_view": summary((run.get("basemap") or {}).get("tileMs") or []),
                 "archive_requests": run.get("archive")}
         if suffix:
-            cond["pan"] = f"before every tick the view moves through {PAN_STEPS} (degrees) around the centre"
+            cond["pan"] = (f"before every tick the view moves to centre + ({PAN_LAT_DEG} sin 0.9k, "
+                           f"{PAN_LNG_DEG} cos 1.3k) degrees")
         out.append(Metric(f"map_apply_ms_{label}_basemap{suffix}", rnd(o, 2), "ms", cond).as_dict())
         out.append(Metric(f"map_apply_speedup_{label}_basemap{suffix}", rnd(n / o, 2), "x",
                           {**common, "definition": "naive page (no basemap) / ours with the basemap, same run"}
                           ).as_dict())
-    probe = [float(v) for v in still.get("probe") or [] if isinstance(v, int | float)]
-    missing = len(still.get("probe") or []) - len(probe)
-    tile_cond = {"tiles": len(still.get("probe") or []), "not_finished": missing, "zooms": [13, 14, 15, 16],
+    rows = still.get("probe") or []
+    probe = [float(r["cold"]) for r in rows if isinstance(r.get("cold"), int | float)]
+    by_zoom = {str(z): {"cold_ms": summary([float(r["cold"]) for r in rows if r["tile"][0] == z
+                                       and isinstance(r.get("cold"), int | float)]),
+                   "warm_ms": summary([float(r["warm"]) for r in rows if r["tile"][0] == z
+                                       and isinstance(r.get("warm"), int | float)])}
+               for z in sorted({r["tile"][0] for r in rows})}
+    tile_cond = {"tiles": len(rows), "not_finished": len(rows) - len(probe), "zooms": sorted(int(z) for z in by_zoom),
                  "what": "one tile at a time, each for the first time: the archive's byte ranges through cartrack://, "
                          "decode, label layout, paint on a 256 px canvas (protomaps-leaflet renderTile; its "
-                         "scheduling delay off)", "samples_ms": summary(probe), "city": city}
+                         "scheduling delay off)", "samples_ms": summary(probe), "city": city,
+                 "by_zoom": by_zoom, "warm": "the same tiles again: their data already fetched and decoded"}
     for q in (50, 95):
         name = f"basemap_tile_ms_p{q}"
         if probe:

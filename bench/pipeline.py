@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from . import qtguard
+from .basemap_data import pan_offset
 from .common import REPO, Metric, percentile, rnd, summary
 from .fleet import CENTER
 
@@ -130,7 +131,6 @@ async def _asyncio_lag(samples: list[float], recording: Callable[[], bool]) -> N
 
 
 PAN_EVERY_S = 1.0
-PAN_STEPS = ((0.0, 0.0), (0.06, 0.0), (0.06, 0.12), (0.0, 0.12))   # degrees: a quarter to half a view at zoom 12
 
 
 async def _pan(desk: Any) -> None:
@@ -139,7 +139,7 @@ async def _pan(desk: Any) -> None:
     while True:
         await asyncio.sleep(PAN_EVERY_S)
         k += 1
-        dlat, dlng = PAN_STEPS[k % len(PAN_STEPS)]
+        dlat, dlng = pan_offset(k)
         desk.channel.centre(CENTER["lat"] + dlat, CENTER["lng"] + dlng, CENTER.get("zoom"))
 
 

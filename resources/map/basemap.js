@@ -13,6 +13,29 @@ const NAMES = { streets: 'Streets (imported)', online: 'Online tiles', none: 'No
 const RECENT_TILES = 200;      // render times kept for the page's report
 const LEVEL_DIFF = 1;          // the archive's tiles are drawn at twice their size: data zoom = map zoom - 1
 const PROBE_TIMEOUT_MS = 10000;
+const DECODED_TILES_KEPT = 24;   // protomaps-leaflet keeps 64 decoded data tiles: ~80 MB for a dense city
+
+// Keep at most `max` decoded data tiles in each of the layer's caches, the least recently used going
+// first. protomaps-leaflet 5.1.0 holds 64 (TileCache.cache, a Map of {used, data}); the view needs
+// about a dozen at a time (data tiles are twice the map's), and a decoded tile of a dense city is
+// megabytes of point objects. Written against that version's fields; without them nothing changes.
+function capDecodedTiles(layer, max) {
+  (layer.views ? Array.from(layer.views.values()) : []).forEach((view) => {
+    const cache = view && view.tileCache ? view.tileCache.cache : null;
+    if (!(cache instanceof Map)) { return; }
+    const set = cache.set.bind(cache);
+    cache.set = (key, value) => {
+      set(key, value);
+      while (cache.size > max) {
+        let oldest = null, at = Infinity;
+        cache.forEach((entry, k) => { if (entry.used < at) { at = entry.used; oldest = k; } });
+        if (oldest === null) { break; }
+        cache.delete(oldest);
+      }
+      return cache;
+    };
+  });
+}
 
 // Text made safe for the places where Leaflet takes HTML (the attribution control).
 function escapeHtml(text) {
@@ -64,6 +87,7 @@ export class Basemap {
       attribution: escapeHtml(info.attribution), maxZoom: 20, noWrap: true
     });
     layer.ctName = 'streets';
+    capDecodedTiles(layer, DECODED_TILES_KEPT);
     const started = new Map();
     layer.on('tileloadstart', (e) => {
       this.stats.requested += 1;

@@ -56,6 +56,9 @@ const ROAD_WIDTHS = {
 const CASING_PX = { highway: 1.6, major_road: 1.2, minor_road: 1.0 };
 
 function road(k) { return (z, f) => kind(f) === k && !f.props.is_tunnel; }
+// Round caps and joins cost more to rasterise; below zoom 15 roads are too thin for them to show.
+const CAP = (z) => (z >= 15 ? 'round' : 'butt');
+const JOIN = (z) => (z >= 15 ? 'round' : 'miter');
 
 function roadRules() {
   const P = protomapsL;
@@ -68,12 +71,12 @@ function roadRules() {
   classes.forEach((k) => {   // casings first, under every fill
     out.push({ dataLayer: 'roads', minzoom: k === 'minor_road' ? 14 : 12, filter: road(k),
       symbolizer: new P.LineSymbolizer({ color: k === 'highway' ? C.highwayCasing : C.casing,
-        width: (z, f) => ROAD_WIDTHS[k](z, f) + CASING_PX[k] * 2, lineCap: 'round', lineJoin: 'round' }) });
+        width: (z, f) => ROAD_WIDTHS[k](z, f) + CASING_PX[k] * 2, lineCap: CAP, lineJoin: JOIN }) });
   });
   classes.forEach((k) => {
     out.push({ dataLayer: 'roads', filter: road(k),
       symbolizer: new P.LineSymbolizer({ color: k === 'highway' ? C.highway : C[k === 'minor_road' ? 'minor' : 'major'],
-        width: ROAD_WIDTHS[k], lineCap: 'round', lineJoin: 'round' }) });
+        width: ROAD_WIDTHS[k], lineCap: CAP, lineJoin: JOIN }) });
   });
   return out;
 }

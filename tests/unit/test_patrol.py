@@ -141,3 +141,12 @@ def test_simulator_moves_units_to_a_new_patrol_area_and_keeps_the_parked_parked(
         for _ in range(300):
             sim.model.step(u, 1.0)
         assert helsinki.contains(u.lat, u.lng)
+
+
+def test_a_small_area_is_patrolled_all_over_not_only_in_its_middle():
+    helsinki = patrol.PatrolArea(60.164, 24.935, 60.179, 24.953)     # ~1.7 x 1 km: smaller than two margins
+    model = PatrolModel(random.Random(5), helsinki)
+    units = [model.spawn(f"U{i}") for i in range(400)]
+    lats = [u.lat for u in units]
+    assert all(helsinki.contains(u.lat, u.lng) for u in units)
+    assert max(lats) - min(lats) > 0.7 * (helsinki.north - helsinki.south)
