@@ -193,6 +193,14 @@ def test_import_dialog_shows_stages_and_a_cancel_keeps_the_map(qtbot, launcher, 
     qtbot.waitUntil(lambda: basemap_state(qtbot, app)["hint"] == NO_MAP_HINT, timeout=10_000)
     assert basemap_state(qtbot, app)["url"] is None and not app.desk.places.available
     imports = app.desk.map_import
+    not_a_pbf = tmp_path / "notes.osm.pbf"
+    not_a_pbf.write_text("this is not OpenStreetMap data\n")
+    with qtbot.waitSignal(imports.importEnded, timeout=60_000, check_params_cb=lambda o: o == "failed"):
+        assert imports.start(not_a_pbf)
+    assert "not an OpenStreetMap PBF file" in imports.dialog.message.text()
+    assert "previous map is unchanged" in imports.dialog.message.text()
+    assert basemap_state(qtbot, app)["hint"] == NO_MAP_HINT and current_map(tmp_path / "data0") is None
+    imports.dialog.close()
     with qtbot.waitSignal(imports.importEnded, timeout=120_000, check_params_cb=lambda o: o == "done"):
         assert imports.start(helsinki_pbf())
     dialog = imports.dialog
