@@ -120,7 +120,7 @@ class _Waiter:
 
 def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, basemap: Any = None,
               probe: bool = False, pan: bool = False) -> dict[str, Any]:
-    from cartrack_desktop.mapgen.page import ORIGIN, build_map_page
+    from cartrack_desktop.mapgen.page import build_map_page
     from cartrack_desktop.ui.bridge import to_json
     from cartrack_desktop.ui.map_view import MapView, load_assets
     from cartrack_desktop.view.fleet_view import FleetState, MapWire
@@ -147,18 +147,7 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, base
     if not waiter.wait(lambda: view.is_ready, 60):
         raise RuntimeError("the map page did not become ready in 60 s")
     view.bridge.centerRequested.emit(to_json(CENTER))
-    probed: list[Any] = []
-    if basemap is not None:
-        view.scheme.set_basemap(basemap)
-        view.bridge.basemapChanged.emit(to_json({"map": basemap.page_message(ORIGIN), "choice": "streets"}))
-        _wait_tiles(view, waiter)
-        if probe:
-            from .basemap_data import probe_tiles
-
-            tiles = probe_tiles(*basemap.centre)
-            cold = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
-            warm = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []   # data decoded already
-            probed = [{"tile": t, "cold": c, "warm": w} for t, c, w in zip(tiles, cold, warm, strict=False)]
+    probed = _show_basemap(view, waiter, basemap, probe) if basemap is not None else []
 
     fleet = SyntheticFleet(bench_ids(units), seed=11)
     state = FleetState()
@@ -210,6 +199,25 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, base
             "payload_bytes": payload_bytes, "visible": visible, "page_errors": errors[-5:], "probe": probed,
             "basemap": final.get("basemap"),
             "archive": {"ranges": archive.ranges, "bytes": archive.bytes_served, "refused": archive.refused}}
+
+
+def _show_basemap(view: Any, waiter: _Waiter, basemap: Any, probe: bool) -> list[dict[str, Any]]:
+    """The street map under the fleet, as the window's StreetMapJob sends it; with `probe`, the ms each of
+    the probe tiles took to render, cold (fetched and decoded first) and warm (the same tiles again)."""
+    from cartrack_desktop.mapgen.page import ORIGIN
+    from cartrack_desktop.ui.bridge import to_json
+
+    from .basemap_data import probe_tiles
+
+    view.scheme.set_basemap(basemap)
+    view.bridge.basemapChanged.emit(to_json({"map": basemap.page_message(ORIGIN), "choice": "streets"}))
+    _wait_tiles(view, waiter)
+    if not probe:
+        return []
+    tiles = probe_tiles(*basemap.centre)
+    cold = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
+    warm = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
+    return [{"tile": t, "cold": c, "warm": w} for t, c, w in zip(tiles, cold, warm, strict=False)]
 
 
 def _wait_tiles(view: Any, waiter: _Waiter, timeout_s: float = 180.0) -> None:

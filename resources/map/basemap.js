@@ -84,7 +84,8 @@ export class Basemap {
     const layer = protomapsL.leafletLayer({
       url: info.url, maxDataZoom: info.maxDataZoom, levelDiff: LEVEL_DIFF, bounds: info.bounds,
       paintRules: paintRules(), labelRules: labelRules(), backgroundColor: LAND,
-      attribution: escapeHtml(info.attribution), maxZoom: 20, noWrap: true
+      attribution: escapeHtml(info.attribution), maxZoom: 20, noWrap: true,
+      updateWhenZooming: false   // not every intermediate zoom of an animation: each costs a full render
     });
     layer.ctName = 'streets';
     capDecodedTiles(layer, DECODED_TILES_KEPT);

@@ -113,3 +113,14 @@ def test_fleet_area_and_tile_contact():
         assert info.value.setting == "--fleet-area"
     with pytest.raises(ConfigError):
         settings(["--tile-contact", "a\nb"])
+
+
+def test_the_page_engine_favours_memory_unless_the_user_set_js_flags():
+    from cartrack_desktop.ui.application import PAGE_JS_FLAGS, configure_rendering
+
+    env: dict[str, str] = {}
+    assert configure_rendering("software", env) == "software"
+    assert env["QTWEBENGINE_CHROMIUM_FLAGS"].split() == [PAGE_JS_FLAGS, "--disable-gpu"]
+    env = {"QTWEBENGINE_CHROMIUM_FLAGS": "--js-flags=--max-old-space-size=512"}
+    assert configure_rendering("gpu", env) == "gpu"
+    assert env["QTWEBENGINE_CHROMIUM_FLAGS"] == "--js-flags=--max-old-space-size=512"
