@@ -8,14 +8,14 @@ const HTML_SINKS = ['innerHTML', 'outerHTML', 'insertAdjacentHTML'].map((propert
 }));
 
 export default [
-  { ignores: ['node_modules/**', 'resources/leaflet/**'] },
+  { ignores: ['node_modules/**', 'resources/leaflet/**', 'resources/protomaps-leaflet/**'] },
   js.configs.recommended,
   {
     files: ['resources/map/**/*.js'],
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: 'module',
-      globals: { ...globals.browser, L: 'readonly', QWebChannel: 'readonly', qt: 'readonly' }
+      globals: { ...globals.browser, L: 'readonly', QWebChannel: 'readonly', qt: 'readonly', protomapsL: 'readonly' }
     },
     rules: {
       'no-eval': 'error',

@@ -30,6 +30,7 @@ _.followChanged
 _.batchApplied
 _.reportState
 _.pageError
+_.basemapChosen  # ui/bridge.py: the page reports the layer the dispatcher picked
 incidentsChanged
 replayChanged
 replayMoved
@@ -51,11 +52,10 @@ _.dispatching
 _.unit_actions
 _.fleet_editor
 _.arrivals
+_.file_dialog  # ui/jobs/map_import.py: the open file chooser, kept for tests to reach
 
 # mapdata: fields of the installed map's data structures (RoadNetwork arrays, manifest, geocode results)
 # read by their users and tests, and the API the window (Import dialog, basemap, search) and routing use.
-_.distance_m
-_.running
 _.schema_version
 _.node_osm_id
 _.edge_speed_tagged
@@ -65,8 +65,6 @@ _.edge_name
 _.edge_geometry
 _.edge_class_name
 _.LAYERS
-_.tiles_path
-_.patrol_area
 _.max_zoom
 
 # asyncio and httptools call these on the ingest's connection (asyncio.Protocol and the parser's

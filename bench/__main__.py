@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from . import memory, report, startup
+from . import basemap_data, memory, report, startup
 from .common import BENCH_DIR, REPO, Metric, machine_info
 from .servers import Servers, VirtualDisplay, private_servers, scratch_dir
 
@@ -33,6 +33,7 @@ class Group:
     mongo: int = 0
     timeout_s: float = 180.0
     params: Callable[[bool], dict[str, Any]] = field(default=lambda quick: {})
+    basemap: bool = False                          # draws the imported street map (bench/basemap_data.py)
 
 
 GROUPS: list[Group] = [
@@ -54,6 +55,18 @@ GROUPS: list[Group] = [
           needs_display=True, mongo=1,
           params=lambda q: {"units": 10_000, "ticks": 6 if q else 18, "discard": 2, "lag": True,
                             "drain_s": 8.0 if q else 20.0}),
+    # the same 10k targets with the street basemap drawn (and while panning), and a basemap tile's render time
+    Group("page_basemap", (("map_apply_ms_10k_basemap", "ms"), ("map_apply_speedup_10k_basemap", "x"),
+                           ("map_apply_ms_10k_basemap_panning", "ms"), ("map_apply_speedup_10k_basemap_panning", "x"),
+                           ("basemap_tile_ms_p50", "ms"), ("basemap_tile_ms_p95", "ms")),
+          needs_display=True, timeout_s=900, basemap=True,
+          params=lambda q: {"units": 10_000, "ticks": 5 if q else 20, "warmup": 2 if q else 3}),
+    Group("e2e_10k_basemap", (("e2e_latency_p50_ms_10k_basemap", "ms"), ("e2e_latency_p95_ms_10k_basemap", "ms"),
+                              ("ui_loop_lag_p99_ms_10k_basemap", "ms"), ("rss_mb_10k_basemap", "MB"),
+                              ("pss_mb_10k_basemap", "MB")),
+          needs_display=True, mongo=1, basemap=True, timeout_s=300,
+          params=lambda q: {"units": 10_000, "ticks": 6 if q else 18, "discard": 2, "lag": True,
+                            "drain_s": 8.0 if q else 20.0, "pan": True}),
     Group("sync", (("sync_cycle_s_10k", "s"), ("sync_cycle_first_s_10k", "s")), mongo=2, timeout_s=300,
           params=lambda q: {"units": 10_000, "cycles": 1 if q else 3, "budget_s": 15.0 if q else 30.0}),
     Group("startup", (("startup_s", "s"),), needs_display=True, timeout_s=150),
@@ -82,6 +95,7 @@ GROUPS: list[Group] = [
                             "workers": int(os.environ.get("CARTRACK_BENCH_INGEST_WORKERS", "2"))}),
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}
+RSS_GROUPS = ("e2e_10k", "e2e_10k_basemap")
 BY_GROUP = {g.name: g for g in GROUPS}
 
 
@@ -163,9 +177,10 @@ def run_worker(group: Group, params: dict[str, Any], work: Path, env: dict[str, 
             cpu = memory.cpu_rates(sampler.samples, (window[0], window[1]))
             for m in metrics:
                 m["conditions"]["cpu_per_wall_s_in_window"] = cpu
-            if group.name == "e2e_10k":
-                metrics += memory.rss_metrics(sampler.samples, (window[0], window[1]), int(params["units"]))
-        elif group.name == "e2e_10k":
+            if group.name in RSS_GROUPS:
+                metrics += memory.rss_metrics(sampler.samples, (window[0], window[1]), int(params["units"]),
+                                              suffix="_basemap" if group.basemap else "")
+        elif group.name in RSS_GROUPS:
             metrics += [m for m in _missing(group, "worker reported no streaming window")
                         if m["name"].startswith(("rss_", "pss_"))]
     return metrics
@@ -179,6 +194,9 @@ def run_group(group: Group, quick: bool, root: Path, env: dict[str, str],
     if group.name == "startup":
         return startup.run(work, genv)
     params = group.params(quick)
+    if group.basemap:
+        data, city = basemap_data.ensure(root, quick)
+        params.update(basemap_data=str(data), city=city)
     if group.name.startswith("e2e_"):
         params["profile"] = profile
         params["none_guard"] = none_guard

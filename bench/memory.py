@@ -98,9 +98,10 @@ class TreeSampler:
             self._stop.wait(self.interval_s)
 
 
-def rss_metrics(samples: list[Sample], window: tuple[float, float], units: int) -> list[dict[str, Any]]:
+def rss_metrics(samples: list[Sample], window: tuple[float, float], units: int,
+                suffix: str = "") -> list[dict[str, Any]]:
     inside = [s for s in samples if window[0] <= s.t <= window[1]]
-    label = "10k" if units == 10_000 else str(units)
+    label = ("10k" if units == 10_000 else str(units)) + suffix
     if not inside:
         return [Metric.missing(f"rss_mb_{label}", "MB", "no memory sample inside the streaming window").as_dict()]
     peak = max(inside, key=lambda s: s.total("rss"))

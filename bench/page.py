@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from .common import BENCH_DIR, REPO, Metric, median, rnd, summary
+from .basemap_data import PAN_LAT_DEG, PAN_LNG_DEG, pan_offset
+from .common import BENCH_DIR, REPO, Metric, median, percentile, rnd, summary
 from .fleet import CENTER, SyntheticFleet, bench_ids
 
 WIDTH, HEIGHT = 1280, 800
@@ -46,16 +47,37 @@ def run(params: dict[str, Any]) -> list[dict[str, Any]]:
     app.setQuitOnLastWindowClosed(False)
     units, ticks, warmup = int(params["units"]), int(params["ticks"]), int(params["warmup"])
     work = Path(tempfile.mkdtemp(prefix="cartrack-bench-page-"))
+    basemap = _basemap(params)
     try:
-        ours = _run_ours(app, work, units, ticks, warmup)
+        if basemap is None:
+            ours = _run_ours(app, work, units, ticks, warmup)
+        else:
+            ours = _run_ours(app, work, units, ticks, warmup, basemap=basemap, probe=True)
+            panning = _run_ours(app, work, units, ticks, warmup, basemap=basemap, pan=True)
         naive = _run_naive(app, work, units, ticks, warmup)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from .worker import save_result
 
-    metrics = _metrics(units, ticks, warmup, ours, naive)
+    if basemap is None:
+        metrics = _metrics(units, ticks, warmup, ours, naive)
+    else:
+        metrics = _basemap_metrics(units, ticks, warmup, ours, panning, naive, params.get("city", {}))
     save_result(params, metrics)
     return metrics
+
+
+def _basemap(params: dict[str, Any]) -> Any:
+    """The street map to draw (the imported city), or None for the plain page."""
+    if not params.get("basemap_data"):
+        return None
+    from cartrack_desktop.basemap.source import basemap_of
+    from cartrack_desktop.mapdata.store import current_map
+
+    installed = current_map(Path(params["basemap_data"]))
+    if installed is None:
+        raise RuntimeError(f"no imported map in {params['basemap_data']}")
+    return basemap_of(installed)
 
 
 class _Waiter:
@@ -95,7 +117,10 @@ class _Waiter:
 
 
 # ---- ours ------------------------------------------------------------------------------------
-def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict[str, Any]:
+
+
+def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int, *, basemap: Any = None,
+              probe: bool = False, pan: bool = False) -> dict[str, Any]:
     from cartrack_desktop.mapgen.page import build_map_page
     from cartrack_desktop.ui.bridge import to_json
     from cartrack_desktop.ui.map_view import MapView, load_assets
@@ -123,6 +148,7 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
     if not waiter.wait(lambda: view.is_ready, 60):
         raise RuntimeError("the map page did not become ready in 60 s")
     view.bridge.centerRequested.emit(to_json(CENTER))
+    probed = _show_basemap(view, waiter, basemap, probe) if basemap is not None else []
 
     fleet = SyntheticFleet(bench_ids(units), seed=11)
     state = FleetState()
@@ -133,6 +159,10 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
     profile: dict[str, list[float]] = {"transferMs": [], "parseMs": [], "applyMs": [], "drawMs": [], "afterDrawMs": []}
     payload_bytes = 0
     for k in range(warmup + ticks):
+        if pan:
+            dlat, dlng = pan_offset(k)
+            view.bridge.centerRequested.emit(to_json({**CENTER, "lat": CENTER["lat"] + dlat,
+                                                      "lng": CENTER["lng"] + dlng}))
         fleet.step(1.0)
         now = time.time()
         t_enc = time.perf_counter()
@@ -160,29 +190,69 @@ def _run_ours(app: Any, work: Path, units: int, ticks: int, warmup: int) -> dict
             for key, vals in profile.items():
                 if isinstance(rep.get(key), int | float):
                     vals.append(float(rep[key]))
-    visible = _page_visible(view, waiter)
+    final = _ask_state(view, waiter)
+    visible = final.get("visible") if isinstance(final.get("visible"), int) else None
+    archive = view.scheme.archive_stats
     view.hide()
     view.shutdown()
     waiter.sleep(0.5)
     return {"samples": samples, "drawn_lag": drawn_lag, "encode_ms": encode_ms[warmup:], "profile": profile,
-            "payload_bytes": payload_bytes, "visible": visible, "page_errors": errors[-5:]}
+            "payload_bytes": payload_bytes, "visible": visible, "page_errors": errors[-5:], "probe": probed,
+            "basemap": final.get("basemap"),
+            "archive": {"ranges": archive.ranges, "bytes": archive.bytes_served, "refused": archive.refused}}
 
 
-def _page_visible(view: Any, waiter: _Waiter) -> int | None:
-    """How many units the page says are on screen (proves the units were actually drawn)."""
+def _show_basemap(view: Any, waiter: _Waiter, basemap: Any, probe: bool) -> list[dict[str, Any]]:
+    """The street map under the fleet, as the window's StreetMapJob sends it; with `probe`, the ms each of
+    the probe tiles took to render, cold (fetched and decoded first) and warm (the same tiles again)."""
+    from cartrack_desktop.mapgen.page import ORIGIN
+    from cartrack_desktop.ui.bridge import to_json
+
+    from .basemap_data import probe_tiles
+
+    view.scheme.set_basemap(basemap)
+    view.bridge.basemapChanged.emit(to_json({"map": basemap.page_message(ORIGIN), "choice": "streets"}))
+    _wait_tiles(view, waiter)
+    if not probe:
+        return []
+    tiles = probe_tiles(*basemap.centre)
+    cold = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
+    warm = _ask_state(view, waiter, probe=tiles, timeout_s=600).get("probe") or []
+    return [{"tile": t, "cold": c, "warm": w} for t, c, w in zip(tiles, cold, warm, strict=False)]
+
+
+def _wait_tiles(view: Any, waiter: _Waiter, timeout_s: float = 180.0) -> None:
+    """Until the street map's tiles of the view are drawn."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        b = _ask_state(view, waiter).get("basemap") or {}
+        if b.get("loaded", 0) > 0 and b.get("loading", 1) == 0:
+            return
+        waiter.sleep(0.2)
+    raise RuntimeError(f"the basemap's tiles were not drawn within {timeout_s:.0f} s")
+
+
+def _ask_state(view: Any, waiter: _Waiter, *, probe: list[tuple[int, int, int]] | None = None,
+               timeout_s: float = 10.0) -> dict[str, Any]:
+    """The page's view of itself (units visible: proof they were drawn; the basemap's tiles; a tile probe)."""
     from cartrack_desktop.ui.bridge import to_json
 
     box: dict[str, Any] = {}
+    req = f"bench-{time.monotonic_ns()}"
 
-    def on_state(_req: str, state: dict[str, Any]) -> None:
-        box.update(state)
-        waiter.poke()
+    def on_state(got: str, state: dict[str, Any]) -> None:
+        if got == req:
+            box.update(state)
+            waiter.poke()
 
     view.bridge.stateReported.connect(on_state)
-    view.bridge.stateRequested.emit(to_json({"req": "bench", "ids": []}))
-    waiter.wait(lambda: bool(box), 10)
-    v = box.get("visible")
-    return int(v) if isinstance(v, int) else None
+    ask: dict[str, Any] = {"req": req, "ids": []}
+    if probe is not None:
+        ask["probe"] = [list(t) for t in probe]
+    view.bridge.stateRequested.emit(to_json(ask))
+    waiter.wait(lambda: bool(box), timeout_s)
+    view.bridge.stateReported.disconnect(on_state)
+    return box
 
 
 # ---- naive -------------------------------------------------------------------------------------
@@ -309,3 +379,50 @@ def _metrics(units: int, ticks: int, warmup: int, ours: dict[str, Any], naive: d
         Metric(f"map_apply_speedup_{label}", rnd(n / o, 2), "x",
                {**common, "definition": "map_apply_naive_ms / map_apply_ms, same process run"}).as_dict(),
     ]
+
+
+def _basemap_metrics(units: int, ticks: int, warmup: int, still: dict[str, Any], panning: dict[str, Any],
+                     naive: dict[str, Any], city: dict[str, Any]) -> list[dict[str, Any]]:
+    """map_apply with the street map drawn (still and panning), against the same run's naive page; tile times."""
+    label = "10k" if units == 10_000 else str(units)
+    n = median(naive["drawn_lag"])
+    common = {"units": units, "ticks_measured": ticks, "warmup_ticks": warmup, "window": f"{WIDTH}x{HEIGHT}",
+              "view": CENTER, "statistic": "median",
+              "basemap": "the synthetic metro city imported (bench/basemap_data)",
+              "city": city, "interval": "Python emit -> the frame with the batch painted, one tick in flight",
+              "naive_ms_same_run": rnd(n, 2), "naive_page": "no basemap (bench/naive)"}
+    out: list[dict[str, Any]] = []
+    for suffix, run in (("", still), ("_panning", panning)):
+        o = median(run["drawn_lag"])
+        cond = {**common, "panning": bool(suffix), "samples_ms": summary(run["drawn_lag"]),
+                "page_profile_ms": {k: summary(v) for k, v in run["profile"].items()},
+                "units_visible_on_page": run["visible"], "page_errors": run["page_errors"],
+                "basemap_tiles_loaded": (run.get("basemap") or {}).get("loaded"),
+                "basemap_tile_request_to_drawn_ms_in_view": summary((run.get("basemap") or {}).get("tileMs") or []),
+                "archive_requests": run.get("archive")}
+        if suffix:
+            cond["pan"] = (f"before every tick the view moves to centre + ({PAN_LAT_DEG} sin 0.9k, "
+                           f"{PAN_LNG_DEG} cos 1.3k) degrees")
+        out.append(Metric(f"map_apply_ms_{label}_basemap{suffix}", rnd(o, 2), "ms", cond).as_dict())
+        out.append(Metric(f"map_apply_speedup_{label}_basemap{suffix}", rnd(n / o, 2), "x",
+                          {**common, "definition": "naive page (no basemap) / ours with the basemap, same run"}
+                          ).as_dict())
+    rows = still.get("probe") or []
+    probe = [float(r["cold"]) for r in rows if isinstance(r.get("cold"), int | float)]
+    by_zoom = {str(z): {"cold_ms": summary([float(r["cold"]) for r in rows if r["tile"][0] == z
+                                       and isinstance(r.get("cold"), int | float)]),
+                   "warm_ms": summary([float(r["warm"]) for r in rows if r["tile"][0] == z
+                                       and isinstance(r.get("warm"), int | float)])}
+               for z in sorted({r["tile"][0] for r in rows})}
+    tile_cond = {"tiles": len(rows), "not_finished": len(rows) - len(probe), "zooms": sorted(int(z) for z in by_zoom),
+                 "what": "one tile at a time, each for the first time: the archive's byte ranges through cartrack://, "
+                         "decode, label layout, paint on a 256 px canvas (protomaps-leaflet renderTile; its "
+                         "scheduling delay off)", "samples_ms": summary(probe), "city": city,
+                 "by_zoom": by_zoom, "warm": "the same tiles again: their data already fetched and decoded"}
+    for q in (50, 95):
+        name = f"basemap_tile_ms_p{q}"
+        if probe:
+            out.append(Metric(name, rnd(percentile(probe, q), 1), "ms", tile_cond).as_dict())
+        else:
+            out.append(Metric.missing(name, "ms", "no tile was rendered", **tile_cond).as_dict())
+    return out

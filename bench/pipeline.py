@@ -5,6 +5,10 @@ Latency is measured by the page itself: every batch report carries the producer'
 frame that drew it). Loop lag is the lateness of a re-armed 20 ms Qt PreciseTimer (and of an
 asyncio sleep loop) while the units stream. Memory is sampled from outside by the parent
 (bench.memory), for the window this worker reports.
+
+With `basemap_data` (the `e2e_10k_basemap` group) the app's data directory holds the imported metro
+city, so the window draws the street map under the fleet, and with `pan` the view moves a quarter to
+half a view every second while the units stream (new basemap tiles are rendered all the time).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 
 from . import qtguard
+from .basemap_data import pan_offset
 from .common import REPO, Metric, percentile, rnd, summary
 from .fleet import CENTER
 
@@ -125,12 +130,39 @@ async def _asyncio_lag(samples: list[float], recording: Callable[[], bool]) -> N
             samples.append(max(0.0, (time.perf_counter() - t) * 1000 - LAG_INTERVAL_MS))
 
 
+PAN_EVERY_S = 1.0
+
+
+async def _pan(desk: Any) -> None:
+    """Move the view around the centre every second, as a dispatcher panning would (new tiles each time)."""
+    k = 0
+    while True:
+        await asyncio.sleep(PAN_EVERY_S)
+        k += 1
+        dlat, dlng = pan_offset(k)
+        desk.channel.centre(CENTER["lat"] + dlat, CENTER["lng"] + dlng, CENTER.get("zoom"))
+
+
+async def _until_basemap_drawn(view: Any, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        b = (await view.page_state()).get("basemap") or {}
+        if b.get("active") == "streets" and b.get("loaded", 0) > 0 and b.get("loading", 1) == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the street map was not drawn")
+
+
 async def _main(params: dict[str, Any]) -> dict[str, Any]:
     from cartrack_desktop.config import load_settings
     from cartrack_desktop.ui.application import gui_main
 
     units, ticks, discard = int(params["units"]), int(params["ticks"]), int(params["discard"])
     work = Path(params["workdir"])
+    if params.get("basemap_data"):
+        from .basemap_data import install_into
+
+        install_into(Path(params["basemap_data"]), work / "data")
     settings = load_settings(
         ["--redis-url", params["redis_url"], "--mongo-uri", params["mongo_uri"], "--no-simulator",
          "--tiles", "none", "--data-dir", str(work / "data"), "--log-level", "WARNING"],
@@ -148,8 +180,12 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
     window, desk = holder["window"], holder["desk"]
     view = desk.view
     await _until(lambda: view.is_ready, 60, "map page ready")
+    if params.get("basemap_data"):   # the street map in use (the window centres on it once), then our view
+        await _until(lambda: desk.street_map.basemap is not None, 60, "street map loaded")
+        await _until_basemap_drawn(view)
     desk.channel.centre(CENTER["lat"], CENTER["lng"], CENTER.get("zoom"))
     observer = _BenchObserver(view, window, desk)
+    pan_task = asyncio.ensure_future(_pan(desk)) if params.get("pan") else None
 
     qt_probe = QtLagProbe()
     qt_probe.start()
@@ -202,6 +238,8 @@ async def _main(params: dict[str, Any]) -> dict[str, Any]:
         observer.stop()
         qt_probe.stop()
         lag_task.cancel()
+        if pan_task is not None:
+            pan_task.cancel()
         if pub.poll() is None:
             pub.kill()
         pub.wait()
@@ -271,12 +309,16 @@ def _results(params: dict[str, Any], reports: list[dict[str, Any]], published: d
     last_drawn = max(per_tick, default=discard - 1)
     censored = [(ended - sent_times[k]) * 1000 for k in range(max(last_drawn + 1, discard), len(sent_times))]
     latencies += censored
-    label = "10k" if units == 10_000 else ("1k" if units == 1_000 else str(units))
+    label = ("10k" if units == 10_000 else ("1k" if units == 1_000 else str(units))) + (
+        "_basemap" if params.get("basemap_data") else "")
     cond: dict[str, Any] = {
         "units": units, "ticks": ticks, "ticks_discarded": discard, "rate_hz": 1,
         "pipeline": "bench.publisher process: LiveStore.update_car_locations -> Redis pub/sub -> app LiveFeed -> "
                     "FleetState -> FramePump.flush -> QWebChannel -> page draw",
-        "app": "gui_main(--no-simulator --tiles none), private redis-server + secantusd-py (app sync running)",
+        "app": "gui_main(--no-simulator --tiles none), private redis-server + secantusd-py (app sync running)"
+               + ("; the imported metro city drawn under the fleet" if params.get("basemap_data") else "")
+               + ("; the view panned every second" if params.get("pan") else ""),
+        "city": params.get("city"),
         "view": CENTER, "units_visible_on_page": visible,
         "latency": "per page batch report: drawnAt - sent (epoch s, same host clock)",
         "reports_used": len(latencies) - len(censored),

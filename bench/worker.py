@@ -17,8 +17,10 @@ import orjson
 # group -> module with run(params) -> list[metric dict]
 MODULES = {
     "page": "bench.page",
+    "page_basemap": "bench.page",
     "e2e_1k": "bench.pipeline",
     "e2e_10k": "bench.pipeline",
+    "e2e_10k_basemap": "bench.pipeline",
     "nearby": "bench.store",
     "sim": "bench.sim",
     "sync": "bench.archive_sync",

@@ -36,6 +36,7 @@ DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
 MAX_ATTRIBUTION_CHARS = 300
 MAX_DISPATCHER_CHARS = 64
+MAX_CONTACT_CHARS = 120
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 RENDERINGS = ("auto", "software", "gpu")
 DEFAULT_API_RATE_PER_S = 50      # requests per second per API token (bursts of twice that)
@@ -89,6 +90,8 @@ class Settings:
     api_cors: tuple[str, ...] = ()  # origins allowed to call the API from a browser (CORS); none by default
     api_rate: int = DEFAULT_API_RATE_PER_S
     ingest: IngestOptions | None = None   # the device ingest server; None: off (the default)
+    fleet_area: tuple[float, float, float, float] | None = None   # S, W, N, E; None: the imported map's area
+    tile_contact: str = ""         # sent to the online tile server in the User-Agent (its usage policy)
 
 
 # ---- parsers: (setting as the user wrote it, raw text) -> value; None means "use the default" ----------
@@ -206,6 +209,28 @@ def _attribution(setting: str, raw: str) -> str:
     if len(raw) > MAX_ATTRIBUTION_CHARS:
         raise ConfigError(setting, f"longer than {MAX_ATTRIBUTION_CHARS} characters")
     return raw
+
+
+def _area(setting: str, raw: str) -> tuple[float, float, float, float] | None:
+    """S,W,N,E in degrees (the order of import-map's --bbox)."""
+    if not raw.strip():
+        return None
+    try:
+        s, w, n, e = (float(p) for p in raw.split(","))
+    except ValueError:
+        raise ConfigError(setting, f"must be S,W,N,E: four numbers in degrees (got {raw!r})") from None
+    if not all(math.isfinite(v) for v in (s, w, n, e)) or not (-90 <= s < n <= 90 and -180 <= w < e <= 180):
+        raise ConfigError(setting, "needs -90 <= S < N <= 90 and -180 <= W < E <= 180")
+    return (s, w, n, e)
+
+
+def _contact(setting: str, raw: str) -> str:
+    text = raw.strip()
+    if len(text) > MAX_CONTACT_CHARS or not text.isprintable():
+        raise ConfigError(setting, f"must be at most {MAX_CONTACT_CHARS} printable characters")
+    return text
+
+
 
 
 def _dispatcher(setting: str, raw: str) -> str | None:
@@ -428,6 +453,11 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--ingest-alarms", help="comma list of device alarm values that raise an emergency (default sos)"),
     Setting("ingest_workers", "CARTRACK_INGEST_WORKERS", _int(1, 16), lambda: 1, flag="--ingest-workers",
             help="ingest processes sharing the port (default 1)"),
+    Setting("fleet_area", "CARTRACK_FLEET_AREA", _area, flag="--fleet-area",
+            help="S,W,N,E (degrees): where simulated units patrol and what File > Import map data clips to; "
+                 "default: the imported map's area"),
+    Setting("tile_contact", "CARTRACK_TILE_CONTACT", _contact, lambda: "", flag="--tile-contact",
+            help="contact (e-mail or URL) sent in the User-Agent to the online tile server"),
 )
 _TLS_PARAMS = {"redis_ca_file": "ssl_ca_certs", "redis_cert_file": "ssl_certfile", "redis_key_file": "ssl_keyfile"}
 

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from .config import Settings
+from .mapdata.store import patrol_area
 from .services.infra.embedded import EmbeddedError
 from .services.infra.timeouts import within
 from .services.runtime import Runtime
@@ -18,7 +19,8 @@ STATS_EVERY_S = 10.0
 
 
 async def run_headless(settings: Settings) -> int:
-    runtime = Runtime(settings)
+    imported = await asyncio.to_thread(patrol_area, settings.data_dir)
+    runtime = Runtime(settings, map_area=imported[0] if imported else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

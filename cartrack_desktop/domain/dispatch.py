@@ -21,6 +21,7 @@ ETA_MIN_ASSUMED_MPH = 25.0      # a stopped unit will not stay stopped: assume c
 PRIORITIES = (1, 2, 3, 4)       # 1 = emergency ... 4 = routine
 NOTES_MAX = 2000
 TYPE_MAX = 60
+ADDRESS_MAX = 200               # "near 1180 Peachtree St NE" from the street map's reverse geocoding
 INCIDENT_ID_RE = re.compile(r"INC-[0-9]{6}-[0-9A-Z]{4}\Z")
 
 INCIDENT_TYPES = (
@@ -86,6 +87,14 @@ def new_incident_id(now: float, token: str | None = None) -> str:
     return f"INC-{day}-{tail}"
 
 
+def clean_address(address: object) -> str:
+    """The incident's address text: one line, printable, at most ADDRESS_MAX characters ("" if unusable)."""
+    if not isinstance(address, str):
+        return ""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in address).split())
+    return text[:ADDRESS_MAX]
+
+
 def clean_incident_input(kind: object, priority: object, notes: object) -> tuple[str, int, str]:
     """Validated (type, priority, notes); ValueError with a message for the dispatcher."""
     if not isinstance(kind, str) or not kind.strip():
@@ -149,6 +158,7 @@ class Incident:
     closed_at: float | None = None
     units: tuple[str, ...] = ()                # every unit ever assigned
     timeline: tuple[TimelineEvent, ...] = field(default_factory=tuple)
+    address: str = ""                          # nearest address/intersection when created ("" without a map)
 
     @property
     def is_open(self) -> bool:

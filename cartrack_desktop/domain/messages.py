@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .dispatch import (
+    ADDRESS_MAX,
     INCIDENT_ID_RE,
     NOTES_MAX,
     PRIORITIES,
@@ -386,7 +387,7 @@ def encode_incident(inc: Incident) -> dict[str, Any]:
         "id": inc.incident_id, "type": inc.kind, "priority": inc.priority, "notes": inc.notes,
         "lat": inc.lat, "lng": inc.lng, "created_at": round(inc.created_at, 3), "created_by": inc.created_by,
         "status": inc.status, "closed_at": inc.closed_at, "units": list(inc.units),
-        "timeline": [encode_timeline_event(e) for e in inc.timeline],
+        "timeline": [encode_timeline_event(e) for e in inc.timeline], "address": inc.address,
     }
 
 
@@ -420,6 +421,7 @@ def validate_incident(obj: Any) -> Incident:
         status=status, closed_at=None if closed_at is None else _epoch(closed_at, "closed_at"),
         units=tuple(validate_car_id(u) for u in units),
         timeline=tuple(validate_timeline_event(e) for e in timeline),
+        address=validate_text(obj.get("address", ""), "address", max_chars=ADDRESS_MAX, allow_empty=True),
     )
 
 

@@ -26,7 +26,8 @@ SPEED_JITTER_MPH = 0.4          # per-step noise so speeds look measured, not sc
 CRUISE_HOLD_S = (8.0, 40.0)     # how long a unit keeps aiming for one cruise speed
 LEG_KM = (0.4, 3.0)             # patrol legs: a beat, not a cross-town drive
 MAX_STEP_S = 5.0                # a longer gap (suspend, stall) is not extrapolated
-EDGE_MARGIN_DEG = 0.005         # keep waypoints ~500 m inside the patrol area
+EDGE_MARGIN_DEG = 0.005         # keep waypoints ~500 m inside the patrol area ...
+EDGE_MARGIN_SHARE = 0.1         # ... or a tenth of its size, if it is small (an imported town centre)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,21 +160,24 @@ class PatrolModel:
         jitter = self._rng.gauss(0.0, SPEED_JITTER_MPH) * math.sqrt(dt)
         unit.speed = max(lo, min(hi, unit.speed + change + jitter))
 
-    def _random_point(self) -> tuple[float, float]:
+    def _inner(self) -> tuple[float, float, float, float]:
+        """The area less its margin (south, west, north, east): where waypoints go."""
         a = self.area
-        return (
-            self._rng.uniform(a.south + EDGE_MARGIN_DEG, a.north - EDGE_MARGIN_DEG),
-            self._rng.uniform(a.west + EDGE_MARGIN_DEG, a.east - EDGE_MARGIN_DEG),
-        )
+        m_lat = min(EDGE_MARGIN_DEG, (a.north - a.south) * EDGE_MARGIN_SHARE)
+        m_lng = min(EDGE_MARGIN_DEG, (a.east - a.west) * EDGE_MARGIN_SHARE)
+        return a.south + m_lat, a.west + m_lng, a.north - m_lat, a.east - m_lng
+
+    def _random_point(self) -> tuple[float, float]:
+        s, w, n, e = self._inner()
+        return self._rng.uniform(s, n), self._rng.uniform(w, e)
 
     def _new_waypoint(self, unit: UnitState) -> None:
-        a = self.area
+        s, w, n, e = self._inner()
         for _ in range(8):
             lat, lng = destination_point(
                 unit.lat, unit.lng, self._rng.uniform(0.0, 360.0), self._rng.uniform(*LEG_KM)
             )
-            if (a.south + EDGE_MARGIN_DEG <= lat <= a.north - EDGE_MARGIN_DEG
-                    and a.west + EDGE_MARGIN_DEG <= lng <= a.east - EDGE_MARGIN_DEG):
+            if s <= lat <= n and w <= lng <= e:
                 break
         else:
             lat, lng = self._random_point()

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import store
+from .labels import LABEL_LAYER, write_label_lines
 from .manifest import ROADS_NAME, SCHEMA_VERSION, SEARCH_NAME, TILES_NAME, BBox, Manifest
-from .progress import MapImportError, Progress
+from .progress import STAGES, MapImportError, Progress
 from .reader import Collected, OsmReader
 from .roads import build_road_network
 from .schema import MAX_ZOOM, MIN_ZOOM
@@ -30,11 +31,6 @@ from .tiles import TilerError, build_tiles, tile_stats, tiler_version
 
 log = logging.getLogger(__name__)
 
-# (stage, share of the whole import's time on the metro benchmark): drives the overall fraction
-STAGES: tuple[tuple[str, float], ...] = (
-    ("checking", 0.01), ("clipping", 0.09), ("reading", 0.30), ("search index", 0.15),
-    ("road network", 0.05), ("tiles", 0.35), ("finishing", 0.05),
-)
 _STAGE_START = {name: sum(w for _n, w in STAGES[:i]) for i, (name, _w) in enumerate(STAGES)}
 _STAGE_WEIGHT = dict(STAGES)
 PBF_MAGIC = b"OSMHeader"
@@ -240,6 +236,8 @@ def _build(source: Path, data_dir: Path, bbox: BBox | None, build: Path, stages:
         raise MapImportError("nothing to import inside the bbox" if bbox else "the file has no map data")
     if not collected.road_ways:
         raise MapImportError("no roads in this area: choose a bbox (or an extract) that covers streets")
+    with open(features, "ab") as out:         # street names along whole streets, not per OSM way
+        collected.layer_counts[LABEL_LAYER] = write_label_lines(out, collected.named_ways)
     extent = _extent(collected, bbox)
     tiler = _Tiler(features, build / TILES_NAME, build / "tiles-tmp")
     stages("search index", 0.0)

@@ -114,7 +114,7 @@ _ADDRESS_FEATURE = (b'{"type":"Feature","tippecanoe":{"layer":"buildings","minzo
                                                                                  schema.ADDRESS_MIN_ZOOM)
 
 
-def _line_geometry(lats: np.ndarray, lngs: np.ndarray) -> bytes:
+def line_geometry(lats: np.ndarray, lngs: np.ndarray) -> bytes:
     coords = np.round(np.column_stack((lngs, lats)), COORD_DECIMALS)
     return b'{"type":"LineString","coordinates":' + orjson.dumps(coords, option=orjson.OPT_SERIALIZE_NUMPY) + b"}"
 
@@ -221,11 +221,11 @@ class OsmReader:
             kind_detail = tags["railway"]
             self.sink.write("transit", schema.RAIL_KINDS[kind_detail],
                             {"kind": "rail", "kind_detail": kind_detail, "name": clean_text(tags.get("name"))},
-                            _line_geometry(lats, lngs))
+                            line_geometry(lats, lngs))
         else:
             waterway = tags["waterway"]
             self.sink.write("water", schema.WATERWAY_LINE_ZOOM[waterway],
-                            {"kind": waterway, "name": clean_text(tags.get("name"))}, _line_geometry(lats, lngs))
+                            {"kind": waterway, "name": clean_text(tags.get("name"))}, line_geometry(lats, lngs))
 
     def _highway(self, way_id: int, tags: osmium.osm.TagList, highway: str, refs: np.ndarray, lats: np.ndarray,
                  lngs: np.ndarray) -> None:
@@ -240,7 +240,7 @@ class OsmReader:
                 "kind": kind, "kind_detail": highway, "name": name, "ref": ref,
                 "oneway": bool(oneway), "is_link": highway.endswith("_link"),
                 "is_bridge": tags.get("bridge", "no") != "no", "is_tunnel": tags.get("tunnel", "no") != "no",
-            }, _line_geometry(lats, lngs))
+            }, line_geometry(lats, lngs))
         if highway in STREET_HIGHWAYS and (name or ref):
             rank = ROAD_CLASS_CODE.get(highway, len(ROAD_CLASS_CODE))
             self.c.named_ways.append(NamedWay(name or ref, refs, lats, lngs, rank))

@@ -31,6 +31,7 @@ PAGE_NAME = "index.html"
 
 LOCAL_JS = [
     ("leaflet", "leaflet/leaflet.js"),
+    ("protomaps_leaflet", "protomaps-leaflet/protomaps-leaflet.js"),   # draws the imported street map
 ]
 PAGE_MODULE = "map/main.js"   # the page's own script: ES modules importing each other relatively
 LOCAL_CSS = [
@@ -40,6 +41,8 @@ LOCAL_CSS = [
 
 ATLANTA_CENTER = (33.7490, -84.3880)
 START_ZOOM = 12
+TILE_MAX_ZOOM = 19
+NO_MAP_HINT = "No street map imported: File \u2192 Import map data\u2026 (an OpenStreetMap .osm.pbf extract)"
 
 
 @dataclass(frozen=True)
@@ -91,20 +94,15 @@ def build_map_page(
     )
     m.default_js = list(LOCAL_JS)
     m.default_css = list(LOCAL_CSS)
-    if tile_url:
-        folium.TileLayer(
-            tiles=tile_url,
-            # Leaflet renders attributions as HTML: configured text is escaped to stay text
-            attr=html.escape(tile_attribution or " "),
-            max_zoom=19,
-            max_native_zoom=19,
-            name="tiles",
-        ).add_to(m)
     page = m.get_root().render()
 
     # Data for the page's own script, as JSON (never as code), then the script itself: a module
-    # runs once the document is parsed, so folium's map exists when it starts.
-    config = {"tiles": bool(tile_url), **page_values()}
+    # runs once the document is parsed, so folium's map exists when it starts. The online tile
+    # layer is the page's to build (one of the basemap choices); Leaflet renders attributions as
+    # HTML, so the configured text is escaped here to stay text.
+    tiles = {"url": tile_url, "attributionHtml": html.escape(tile_attribution or " "),
+             "maxZoom": TILE_MAX_ZOOM} if tile_url else None
+    config = {"tiles": tiles, "basemapHint": NO_MAP_HINT, **page_values()}
     page = page.replace(
         "</head>",
         f'<script type="application/json" id="cartrack-config">{_json_for_html(config)}</script>\n'
@@ -123,7 +121,7 @@ def build_map_page(
         f"style-src {ORIGIN} {' '.join(style_hashes)}",
         f"img-src {ORIGIN} data:" + (f" {origin}" if origin else ""),
         "font-src 'none'",
-        "connect-src 'none'",
+        f"connect-src {ORIGIN}",      # the street map's archive (fetch with Range), nothing else
         "object-src 'none'",
         "frame-src 'none'",
         "base-uri 'none'",

@@ -30,6 +30,7 @@ from ..domain.messages import (
     validate_unknown_device,
 )
 from ..domain.models import UnknownDevice
+from ..domain.patrol import PatrolArea
 from ..ingest.devices import list_unknown
 from ..ingest.service import IngestService, IngestStats
 from .dispatch.alarms import AlarmBook
@@ -72,10 +73,16 @@ MONGO_TIMEOUT_MS = 5000
 ROADS_WAIT_S = 5.0            # the simulator waits this long at most for the road network before spawning units
 
 
+Box = tuple[float, float, float, float]     # south, west, north, east
+
+
 class Runtime:
-    def __init__(self, settings: Settings, *, errors: ErrorBus | None = None) -> None:
+    def __init__(self, settings: Settings, *, errors: ErrorBus | None = None, map_area: Box | None = None) -> None:
+        """`map_area`: the imported street map's extent (mapdata.store.patrol_area), where simulated units
+        patrol unless the settings give a fleet area."""
         self.settings = settings
         self.instance = instance_name(settings.dispatcher)   # names this app in shared records
+        self._map_area = map_area
         self.errors = errors or ErrorBus()
         self.supervisor = Supervisor(self.errors)
         self.health = Health()
@@ -156,7 +163,7 @@ class Runtime:
         self._health_monitor = HealthMonitor(self.errors, self.health, redis_ping=self.store.ping,
                                      mongo_ping=lambda: mongo.admin.command("ping"))
         if s.simulator:
-            self.simulator = Simulator(self.store, seed=s.seed)
+            self.simulator = Simulator(self.store, seed=s.seed, area=self.patrol_area)
         if s.ingest is not None:
             self.ingest = IngestService(s.ingest, redis_url=self.redis_url, mongo_uri=self.mongo_uri,
                                         mongo_db=s.mongo_db, log_level=s.log_level)
@@ -210,6 +217,23 @@ class Runtime:
             sup.start("late-fixes", self.late.run)
         if self.ingest is not None:
             sup.start("ingest", self.ingest.run)
+
+    @property
+    def patrol_area(self) -> PatrolArea | None:
+        """Where simulated units patrol: the fleet area setting, else the imported map, else the default."""
+        box = self.settings.fleet_area or self._map_area
+        return PatrolArea(*box) if box else None
+
+    def follow_map_area(self, box: Box) -> int:
+        """A new street map was imported: simulated units patrol it, unless a fleet area is set.
+        Returns how many simulated units moved there."""
+        self._map_area = box
+        area = self.patrol_area
+        if self.settings.fleet_area is not None or area is None or self.simulator is None:
+            return 0
+        moved = self.simulator.set_area(area)
+        log.info("simulated units patrol the imported map's area now (%d moved there)", moved)
+        return moved
 
     # ---- tasks -------------------------------------------------------------------------------
     async def _load_fleet(self) -> None:

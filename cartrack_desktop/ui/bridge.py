@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_REPORT_CHARS = 4_000_000
 KEYS = frozenset({"Escape", "Enter"})
+BASEMAP_CHOICES = frozenset({"streets", "online", "none"})
 
 
 def to_json(obj: Any) -> str:
@@ -41,6 +42,7 @@ class MapBridge(QObject):
     routesChanged = Signal(str)
     filterChanged = Signal(str)
     alarmsChanged = Signal(str)
+    basemapChanged = Signal(str)
     stateRequested = Signal(str)
 
     # ---- to Python --------------------------------------------------------------------------
@@ -52,6 +54,7 @@ class MapBridge(QObject):
     batchesApplied = Signal(list)
     stateReported = Signal(str, dict)
     pageErrorRaised = Signal(str)
+    basemapPicked = Signal(str)
 
     @Slot(str)
     def pageReady(self, info: str) -> None:
@@ -102,3 +105,8 @@ class MapBridge(QObject):
     @Slot(str)
     def pageError(self, message: str) -> None:
         self.pageErrorRaised.emit(message[:500])
+
+    @Slot(str)
+    def basemapChosen(self, name: str) -> None:
+        if name in BASEMAP_CHOICES:
+            self.basemapPicked.emit(name)

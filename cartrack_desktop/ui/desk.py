@@ -13,7 +13,9 @@ from ..services.infra.errors import ErrorBus
 from ..services.runtime import Runtime
 from ..view.fleet_view import FleetState
 from ..view.map_filter import MapFilter
+from ..view.places import Places
 from ..view.session import Session
+from .jobs.addresses import PinAddress
 from .jobs.alarms import AlarmsJob
 from .jobs.arrivals import Arrivals
 from .jobs.audit import AuditJob
@@ -28,13 +30,15 @@ from .jobs.frames import FramePump
 from .jobs.incidents import IncidentsJob
 from .jobs.keys import Keys
 from .jobs.map_filter import MapFilterJob
+from .jobs.map_import import MapImportJob
 from .jobs.nearby import NearbyJob
 from .jobs.replay import ReplayJob
 from .jobs.routes import RoutesJob
 from .jobs.screenshot import ScreenshotJob, save_screenshot
-from .jobs.search import UnitSearch
+from .jobs.search import SearchJob
 from .jobs.stats import StatsJob
 from .jobs.status_bar import StatusBar
+from .jobs.street_map import StreetMapJob
 from .jobs.ticker import Ticker
 from .jobs.tracking import TrackingJob
 from .jobs.unit_actions import UnitActions
@@ -57,14 +61,19 @@ class Desk:
         self.ticker = Ticker(ctx)
         self.fleet_link = FleetLink(ctx, self.ticker)
         self.status_bar = StatusBar(ctx, self.feed, self.ticker)
-        self.stats = StatsJob(ctx, self.feed, self.ticker)
+        # the street map: basemap, search index, import, addresses
+        self.places = Places()
+        self.street_map = StreetMapJob(ctx, self.places)
+        self.stats = StatsJob(ctx, self.feed, self.ticker, self.street_map)
         self.dispatch_link = DispatchLink(ctx)
+        self.map_import = MapImportJob(ctx, self.street_map)
+        self.pin_address = PinAddress(ctx, self.places, self.street_map)
         self.routes = RoutesJob(ctx, self.frames, self.dispatch_link)
-        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link, self.routes)
-        self.nearby = NearbyJob(ctx)
-        self.search = UnitSearch(ctx)
+        self.tracking = TrackingJob(ctx, self.frames, self.ticker, self.dispatch_link, self.routes, self.places)
+        self.nearby = NearbyJob(ctx, self.pin_address)
+        self.search = SearchJob(ctx, self.places, self.pin_address)
         # dispatch side
-        self.incidents = IncidentsJob(ctx, self.dispatch_link)
+        self.incidents = IncidentsJob(ctx, self.dispatch_link, self.pin_address)
         self.dispatching = DispatchJob(ctx, self.incidents, self.nearby)
         self.unit_actions = UnitActions(ctx)
         self.fleet_editor = FleetEditor(ctx)
@@ -106,6 +115,8 @@ class Desk:
     def attach_view(self, view: MapView) -> None:
         """What the page tells us goes to the job that owns it."""
         self.channel.attach(view)
+        self.street_map.attach(view)
+        self.ctx.spawn(self.street_map.load(), "street map")
         b = view.bridge
         b.clicked.connect(self.session.place_pin)
         b.unitActivated.connect(self.tracking.track)
@@ -117,6 +128,7 @@ class Desk:
         """A (re)loaded page gets everything again: the units first, so the overlays can refer to them."""
         self.map_filter.send()
         self.frames.push_all()
+        self.street_map.send()
         self.nearby.send_pin()
         self.tracking.resend()
         self.incidents.refresh()
@@ -134,6 +146,8 @@ class Desk:
         self.feed.start()
 
     async def stop(self) -> None:
+        self.map_import.stop()
+        self.places.close()
         await self.feed.stop()
         self.ticker.stop()
         self.nearby.stop()

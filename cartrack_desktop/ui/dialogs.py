@@ -30,12 +30,13 @@ class IncidentDialog(QDialog):
 
     submitted = Signal(str, int, str)   # type, priority, notes
 
-    def __init__(self, point: tuple[float, float], parent: Any = None) -> None:
+    def __init__(self, point: tuple[float, float], parent: Any = None, *, address: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("incidentDialog")
         self.setWindowTitle("Create incident")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.where = plain_label(f"Location: {fmt_latlng(*point)}")
+        where = f"{address} ({fmt_latlng(*point)})" if address else fmt_latlng(*point)
+        self.where = plain_label(f"Location: {where}")
         self.kind = QComboBox()
         self.kind.setObjectName("incidentType")
         self.kind.setEditable(True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCompleter,
     QDockWidget,
     QFrame,
     QHBoxLayout,
@@ -95,6 +94,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("CarTrack Desktop — Dispatch")
         self.resize(1280, 800)
+        self._init_menu()
         self._init_centre()
         self._init_search_bar()
         self._init_filter_bar()
@@ -121,22 +121,31 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.map_stack, 1)
         self.setCentralWidget(centre)
 
+    def _init_menu(self) -> None:
+        """File: Import map data…, Quit."""
+        file_menu = self.menuBar().addMenu("&File")
+        self.import_map_action = QAction("&Import map data…", self)
+        self.import_map_action.setObjectName("importMapAction")
+        self.import_map_action.setStatusTip("Import an OpenStreetMap extract (.osm.pbf) as the offline street map")
+        file_menu.addAction(self.import_map_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.closeRequested.emit)
+        file_menu.addAction(quit_action)
+
     def _init_search_bar(self) -> None:
-        """The toolbar: find a unit by call sign."""
+        """The toolbar: one search box for units and places (ui/jobs/search.py fills its list)."""
         tb = QToolBar("Search")
         tb.setObjectName("searchToolbar")
         tb.setMovable(False)
         self.search = QLineEdit()
         self.search.setObjectName("unitSearch")
-        self.search.setPlaceholderText("Find unit by call sign (Ctrl+F)")
+        self.search.setPlaceholderText("Unit, street, intersection, address or place (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
-        self.search.setMaximumWidth(320)
-        self.completer = QCompleter([])
-        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.search.setCompleter(self.completer)
+        self.search.setMinimumWidth(300)
+        self.search.setMaximumWidth(440)
         self.search.returnPressed.connect(lambda: self.searchSubmitted.emit(self.search.text()))
-        self.completer.activated.connect(self.searchSubmitted.emit)
         tb.addWidget(self.search)
         self.search_result = plain_label("")
         tb.addWidget(self.search_result)

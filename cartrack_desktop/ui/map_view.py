@@ -1,8 +1,8 @@
 """The map: a locked-down QWebEngineView showing the generated page through cartrack://app/.
 
-- The page and its assets are served from memory by a scheme handler (only the generated
-  page and files under resources/leaflet and resources/map).
-- A request interceptor blocks every request except our scheme and the configured tile host.
+- The page, its assets and the street map's archive are served by our scheme handler (ui/scheme.py).
+- A request interceptor blocks every request except our scheme and the configured tile host, and
+  identifies the app to the tile host (its usage policy: basemap/online.py).
 - Navigation away from the page, new windows, permissions, clipboard, plugins: refused.
 - Until the page says it is ready, nothing is sent; the caller keeps state (coalesced), and
   `ready` tells it to push everything.
@@ -16,7 +16,7 @@ import itertools
 import logging
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QFile, QIODevice, QObject, QUrl, Signal
+from PySide6.QtCore import QFile, QIODevice, QObject, QUrl, Signal
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
@@ -25,71 +25,33 @@ from PySide6.QtWebEngineCore import (
     QWebEngineSettings,
     QWebEngineUrlRequestInfo,
     QWebEngineUrlRequestInterceptor,
-    QWebEngineUrlRequestJob,
-    QWebEngineUrlScheme,
-    QWebEngineUrlSchemeHandler,
 )
 from PySide6.QtWebEngineWidgets import QWebEngineView
 
-from ..mapgen.page import ORIGIN, PAGE_NAME, RESOURCES_DIR, SCHEME, MapPage
+from ..basemap.online import tile_user_agent
+from ..mapgen.page import ORIGIN, PAGE_NAME, SCHEME, MapPage
 from ..services.infra.timeouts import within
 from .bridge import MapBridge, to_json
+from .scheme import AssetSchemeHandler, load_assets, register_scheme
+
+__all__ = ["AssetSchemeHandler", "MapView", "RequestGuard", "load_assets", "register_scheme"]
 
 log = logging.getLogger(__name__)
 
-ASSET_DIRS = ("leaflet", "map")
 PAGE_URL = f"{ORIGIN}/{PAGE_NAME}"
-_MIME = {".js": b"application/javascript", ".css": b"text/css", ".png": b"image/png", ".svg": b"image/svg+xml",
-         ".html": b"text/html; charset=utf-8"}
-
-
-def register_scheme() -> None:
-    """Must run before the QApplication exists."""
-    if QWebEngineUrlScheme.schemeByName(SCHEME.encode()).name():
-        return
-    scheme = QWebEngineUrlScheme(SCHEME.encode())
-    scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
-    scheme.setFlags(QWebEngineUrlScheme.Flag.SecureScheme | QWebEngineUrlScheme.Flag.CorsEnabled)
-    QWebEngineUrlScheme.registerScheme(scheme)
-
-
-def load_assets(page: MapPage) -> dict[str, tuple[bytes, bytes]]:
-    """Everything the page may load, read once (call off the UI thread)."""
-    assets: dict[str, tuple[bytes, bytes]] = {f"/{PAGE_NAME}": (page.path.read_bytes(), _MIME[".html"])}
-    for sub in ASSET_DIRS:
-        base = (RESOURCES_DIR / sub).resolve()
-        for f in base.rglob("*"):
-            rf = f.resolve()
-            if not rf.is_file() or base not in rf.parents or rf.suffix not in _MIME:
-                continue
-            assets["/" + rf.relative_to(RESOURCES_DIR.resolve()).as_posix()] = (rf.read_bytes(), _MIME[rf.suffix])
-    return assets
-
-
-class AssetSchemeHandler(QWebEngineUrlSchemeHandler):
-    def __init__(self, assets: dict[str, tuple[bytes, bytes]], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._assets = assets
-
-    def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:
-        url = job.requestUrl()
-        item = self._assets.get(url.path()) if url.host() == "app" else None
-        if item is None:
-            log.warning("map page asked for an unknown resource: %s", url.toString()[:200])
-            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
-            return
-        buf = QBuffer(job)
-        buf.setData(QByteArray(item[0]))
-        buf.open(QIODevice.OpenModeFlag.ReadOnly)
-        job.reply(QByteArray(item[1]), buf)
 
 
 class RequestGuard(QWebEngineUrlRequestInterceptor):
-    """Only our scheme and the tile host; everything else is blocked (and logged once per host)."""
+    """Only our scheme and the tile host; everything else is blocked (and logged once per host).
 
-    def __init__(self, tile_origin: str | None, parent: QObject | None = None) -> None:
+    Requests to the tile host carry a User-Agent naming the app (and the configured contact), as
+    OpenStreetMap's tile usage policy asks, instead of the browser engine's default one.
+    """
+
+    def __init__(self, tile_origin: str | None, parent: QObject | None = None, *, tile_contact: str = "") -> None:
         super().__init__(parent)
         self._tile_origin = tile_origin
+        self._user_agent = tile_user_agent(tile_contact).encode()
         self._logged: set[str] = set()
 
     def _allowed(self, url: QUrl) -> bool:
@@ -104,6 +66,8 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
         url = info.requestUrl()
         if self._allowed(url):
+            if url.scheme() in ("http", "https"):
+                info.setHttpHeader(b"User-Agent", self._user_agent)
             return
         info.block(True)
         key = f"{url.scheme()}://{url.host()}"
@@ -149,16 +113,17 @@ class MapView(QWebEngineView):
 
     ready = Signal(dict)
 
-    def __init__(self, page_info: MapPage, assets: dict[str, tuple[bytes, bytes]], parent: Any = None) -> None:
+    def __init__(self, page_info: MapPage, assets: dict[str, tuple[bytes, bytes]], parent: Any = None, *,
+                 tile_contact: str = "") -> None:
         super().__init__(parent)
         # Off the record (nothing written to disk). Not a child of the view: it must outlive the
         # page, so it is deleted when the page is (see shutdown()).
         self.profile = QWebEngineProfile()
         self.profile.setHttpUserAgent(self.profile.httpUserAgent() + " CarTrackDesktop/0.1")
         self.profile.setPersistentCookiesPolicy(QWebEngineProfile.PersistentCookiesPolicy.NoPersistentCookies)
-        self._scheme = AssetSchemeHandler(assets, self)
-        self.profile.installUrlSchemeHandler(SCHEME.encode(), self._scheme)
-        self.guard = RequestGuard(page_info.tile_origin, self)
+        self.scheme = AssetSchemeHandler(assets, self)
+        self.profile.installUrlSchemeHandler(SCHEME.encode(), self.scheme)
+        self.guard = RequestGuard(page_info.tile_origin, self, tile_contact=tile_contact)
         self.profile.setUrlRequestInterceptor(self.guard)
         self.profile.scripts().insert(_webchannel_script())
         self.web_page = LockedPage(self.profile, self)
@@ -196,12 +161,17 @@ class MapView(QWebEngineView):
         self.ready.emit(info)
 
     # ---- asking the page ------------------------------------------------------------------
-    async def page_state(self, ids: list[str] | None = None, timeout: float = 5.0) -> dict[str, Any]:
-        """The page's own view of its layers (for tests, diagnostics and benchmarks)."""
+    async def page_state(self, ids: list[str] | None = None, timeout: float = 5.0,
+                         probe: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
+        """The page's own view of its layers (for tests, diagnostics and benchmarks). `probe`: basemap
+        tiles (z, x, y) to render one by one first; the answer's "probe" holds the ms each took."""
         req = str(next(self._req))
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._state_waiters[req] = fut
-        self.bridge.stateRequested.emit(to_json({"req": req, "ids": ids or []}))
+        ask: dict[str, Any] = {"req": req, "ids": ids or []}
+        if probe is not None:
+            ask["probe"] = [list(t) for t in probe]
+        self.bridge.stateRequested.emit(to_json(ask))
         try:
             return await within(fut, timeout)
         finally:

@@ -144,6 +144,11 @@ class PageChannel(QObject):
         if (b := self._bridge()) is not None:
             b.replayMoved.emit(to_json({"lat": lat, "lng": lng, "heading": heading}))
 
+    def basemap(self, message: dict[str, Any]) -> None:
+        """The street map to draw ({"map": Basemap.page_message() or None, "choice": layer name or None})."""
+        if (b := self._bridge()) is not None:
+            b.basemapChanged.emit(to_json(message))
+
     # ---- the view -----------------------------------------------------------------------------------
     def centre(self, lat: float, lng: float, zoom: int | None = None) -> None:
         if (b := self._bridge()) is not None:

@@ -7,7 +7,7 @@
  */
 
 const REQUIRED = ['statuses', 'staleColor', 'priorityColors', 'unknownPriorityColor', 'compass', 'fadeAfterS',
-  'staleAfterS', 'age', 'neverAggregated'];
+  'staleAfterS', 'age', 'neverAggregated', 'basemapHint'];
 
 // The parsed config, checked and shaped for the modules: throws if Python sent something else.
 export function readConfig(doc) {
@@ -18,7 +18,8 @@ export function readConfig(doc) {
   const statusIndex = new Map();
   raw.statuses.forEach((s, i) => { statusIndex.set(s.name, i); });
   return Object.freeze({
-    tiles: !!raw.tiles,
+    tiles: raw.tiles && typeof raw.tiles.url === 'string' ? Object.freeze(raw.tiles) : null,
+    basemapHint: String(raw.basemapHint),
     statusNames: raw.statuses.map((s) => s.name),
     statusLabels: raw.statuses.map((s) => s.label),
     statusColors: raw.statuses.map((s) => s.color),

@@ -122,6 +122,7 @@ export function pageState(page, ask) {
     alarmLabels: page.alarms.labels(),
     replay: page.replay.state, routes: page.routes.state(), live: view.live, pausedText: page.paused.text(),
     errors: page.errors.recent(),
+    basemap: page.basemap.state(),
     unit: {}
   };
   (ask.ids || []).forEach((id) => { out.unit[id] = unitReport(page, id); });

@@ -9,6 +9,7 @@
  * textContent. There is no eval, no innerHTML and no HTML built from data in the page's modules.
  */
 
+import { Basemap } from './basemap.js';
 import { nowMs, wallS } from './clock.js';
 import { readConfig } from './config.js';
 import { ClusterActions } from './clusters.js';
@@ -93,9 +94,18 @@ function setLive(page, l) {
   page.fleetLayer.schedule();
 }
 
+// The page's state for request `req` ({req, ids, probe}); with `probe` (tiles to render, for `make bench`)
+// once they are rendered.
 function reportState(page, req) {
   const ask = JSON.parse(req);
-  page.bridge.reportState(String(ask.req), JSON.stringify(pageState(page, ask)));
+  const send = (extra) => {
+    page.bridge.reportState(String(ask.req), JSON.stringify(Object.assign(pageState(page, ask), extra)));
+  };
+  if (!Array.isArray(ask.probe)) { send({}); return; }
+  page.basemap.probe(ask.probe).then((ms) => send({ probe: ms }), (err) => {
+    errors.report('probe', err);
+    send({ probe: [] });
+  });
 }
 
 // One row per bridge signal (the names in ui/bridge.py): the name errors are reported under, and
@@ -114,6 +124,7 @@ const INBOUND = {
   routesChanged: ['routes', (page, text) => page.routes.set(JSON.parse(text))],
   filterChanged: ['filter', (page, text) => setFilter(page, JSON.parse(text))],
   alarmsChanged: ['alarms', (page, text) => page.alarms.set(JSON.parse(text))],
+  basemapChanged: ['basemap', (page, text) => page.basemap.set(JSON.parse(text))],
   stateRequested: ['state', reportState]
 };
 
@@ -258,6 +269,7 @@ function buildPage(config, map) {
   page.incidents = new IncidentsLayer(map, config);
   page.replay = new ReplayLayer(map);
   page.routes = new RouteLayer(map, config);
+  page.basemap = new Basemap(map, config, (name) => { if (page.bridge) { page.bridge.basemapChosen(name); } });
   page.reports = new BatchReports(fleet, page.fleetLayer);
   return page;
 }
@@ -268,7 +280,6 @@ function start() {
   if (!map) { throw new Error('map not found'); }
   map.attributionControl.setPrefix('');
   const page = buildPage(config, map);
-  if (!config.tiles) { map.getContainer().classList.add('ct-no-tiles'); }
   new QWebChannel(qt.webChannelTransport, (channel) => {
     const bridge = channel.objects.bridge;
     page.bridge = bridge;

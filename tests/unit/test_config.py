@@ -109,3 +109,27 @@ def test_system_is_not_a_dispatcher_name():
     with pytest.raises(ConfigError, match="reserved"):
         settings(env={"CARTRACK_DISPATCHER": "system"})
     assert settings(["--dispatcher", "systems"]).dispatcher == "systems"
+
+
+def test_fleet_area_and_tile_contact():
+    s = settings(["--fleet-area", "33.64,-84.55,33.89,-84.29", "--tile-contact", "ops@example.org"])
+    assert s.fleet_area == (33.64, -84.55, 33.89, -84.29) and s.tile_contact == "ops@example.org"
+    assert settings().fleet_area is None and settings().tile_contact == ""
+    assert settings(env={"CARTRACK_FLEET_AREA": "1,2,3,4"}).fleet_area == (1.0, 2.0, 3.0, 4.0)
+    for bad in ("1,2,3", "a,b,c,d", "3,2,1,4", "1,5,3,4", "nan,1,2,3", "1,2,100,4"):
+        with pytest.raises(ConfigError) as info:
+            settings(["--fleet-area", bad])
+        assert info.value.setting == "--fleet-area"
+    with pytest.raises(ConfigError):
+        settings(["--tile-contact", "a\nb"])
+
+
+def test_the_page_engine_favours_memory_unless_the_user_set_js_flags():
+    from cartrack_desktop.ui.application import PAGE_JS_FLAGS, configure_rendering
+
+    env: dict[str, str] = {}
+    assert configure_rendering("software", env) == "software"
+    assert env["QTWEBENGINE_CHROMIUM_FLAGS"].split() == [PAGE_JS_FLAGS, "--disable-gpu"]
+    env = {"QTWEBENGINE_CHROMIUM_FLAGS": "--js-flags=--max-old-space-size=512"}
+    assert configure_rendering("gpu", env) == "gpu"
+    assert env["QTWEBENGINE_CHROMIUM_FLAGS"] == "--js-flags=--max-old-space-size=512"

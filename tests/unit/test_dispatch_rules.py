@@ -81,3 +81,11 @@ def test_merge_incidents_unions_timelines():
     closed = d.replace(b, status="closed", closed_at=9.0)
     assert d.merge_incidents(a, closed).status == "closed"
     assert d.merge_incidents(closed, a).status == "closed"
+
+
+def test_incident_address_is_one_clean_line():
+    from cartrack_desktop.domain.dispatch import ADDRESS_MAX, clean_address
+
+    assert clean_address("near  1180 Peachtree\nSt NE\x07") == "near 1180 Peachtree St NE"
+    assert clean_address(None) == "" and clean_address(42) == ""
+    assert len(clean_address("x" * 500)) == ADDRESS_MAX

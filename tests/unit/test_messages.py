@@ -131,7 +131,20 @@ def test_incident_round_trip_and_hostile_text_kept_literally():
         assert m.validate_incident(_incident(notes=text, type=text[:60])).notes == text
 
 
+def test_incident_address_round_trip_and_older_documents_without_it():
+    inc = m.validate_incident(_incident(address="near 1180 Peachtree St NE"))
+    assert inc.address == "near 1180 Peachtree St NE"
+    assert m.encode_incident(inc)["address"] == "near 1180 Peachtree St NE"
+    legacy = _incident()
+    del legacy["address"]
+    assert m.validate_incident(legacy).address == ""       # written before the street map existed
+    for text in HOSTILE_TEXT:
+        if len(text) <= 200 and not any(ord(c) < 32 and c not in "\t\n" for c in text):
+            assert m.validate_incident(_incident(address=text)).address == text   # literal, never markup
+
+
 @pytest.mark.parametrize("over", [
+    {"address": 5}, {"address": "a" * 201}, {"address": "near\x00 x"},
     {"id": "INC-1"}, {"id": "<script>"}, {"priority": 9}, {"priority": "1"}, {"lat": None}, {"status": "weird"},
     {"units": ["<b>"]}, {"units": ["PC-1"] * 500}, {"timeline": [{"id": "x", "kind": "exploded", "at": 1}]},
     {"timeline": "nope"}, {"type": ""}, {"notes": "n" * 3000}, {"created_at": float("nan")},

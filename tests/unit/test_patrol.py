@@ -122,3 +122,31 @@ def test_long_gap_is_capped():
     prev = (u.lat, u.lng)
     m.step(u, 3600.0)
     assert geo.haversine_km(*prev, u.lat, u.lng) <= 60 * geo.MPH_TO_KMH / 3600 * patrol.MAX_STEP_S + 1e-6
+
+
+def test_simulator_moves_units_to_a_new_patrol_area_and_keeps_the_parked_parked():
+    from cartrack_desktop.domain.models import Car, UnitStatus
+    from cartrack_desktop.services.live.simulator import Simulator
+
+    sim = Simulator(None, seed=3)   # type: ignore[arg-type]  (no ticks: the store is never used)
+    for i in range(20):
+        sim.add_car(Car(f"PC-{i}", f"Adam-{i}", UnitStatus.OUT_OF_SERVICE if i == 0 else UnitStatus.AVAILABLE))
+    helsinki = patrol.PatrolArea(60.164, 24.935, 60.179, 24.953)
+    assert all(ATLANTA.contains(u.lat, u.lng) for u in sim.units.values())
+    assert sim.set_area(helsinki) == 20
+    assert all(helsinki.contains(u.lat, u.lng) for u in sim.units.values())
+    assert sim.units["PC-0"].mode is Mode.PARKED and sim.units["PC-1"].mode is Mode.PATROL
+    assert sim.set_area(helsinki) == 0          # already inside: nobody moves
+    for u in sim.units.values():                # and they keep patrolling inside it
+        for _ in range(300):
+            sim.model.step(u, 1.0)
+        assert helsinki.contains(u.lat, u.lng)
+
+
+def test_a_small_area_is_patrolled_all_over_not_only_in_its_middle():
+    helsinki = patrol.PatrolArea(60.164, 24.935, 60.179, 24.953)     # ~1.7 x 1 km: smaller than two margins
+    model = PatrolModel(random.Random(5), helsinki)
+    units = [model.spawn(f"U{i}") for i in range(400)]
+    lats = [u.lat for u in units]
+    assert all(helsinki.contains(u.lat, u.lng) for u in units)
+    assert max(lats) - min(lats) > 0.7 * (helsinki.north - helsinki.south)

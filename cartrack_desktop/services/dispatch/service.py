@@ -32,6 +32,7 @@ from ...domain.dispatch import (
     TransitionError,
     UnitAssignment,
     check_transition,
+    clean_address,
     clean_incident_input,
     new_incident_id,
     next_status_from_fix,
@@ -172,21 +173,24 @@ class DispatchService(DispatchState):
             self.apply_status(cur)
         return int(applied) == 1, cur
 
-    async def create_incident(self, lat: float, lng: float, kind: str, priority: int, notes: str, *,
-                              by: str | None = None) -> Incident:
-        """Raises ValueError (bad input) with a message for the dispatcher."""
+    async def create_incident(self, lat: float, lng: float, kind: str, priority: int, notes: str,
+                              address: str = "", *, by: str | None = None) -> Incident:
+        """Raises ValueError (bad input) with a message for the dispatcher. `address`: the nearest
+        address or intersection (reverse geocoded from the street map), stored with the incident."""
         kind, priority, notes = clean_incident_input(kind, priority, notes)
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise ValueError("The incident location is outside the map")
         now = self._clock()
         who = by or self.dispatcher
-        inc = Incident(new_incident_id(now), kind, priority, notes, lat, lng, now, who)
+        inc = Incident(new_incident_id(now), kind, priority, notes, lat, lng, now, who,
+                       address=clean_address(address))
         created = TimelineEvent(uuid.uuid4().hex, now, TimelineKind.CREATED, who, None, kind)
         inc = replace(inc, timeline=(created,))
         doc = encode_incident(inc)
         doc["_id"] = doc.pop("id")
         self._outbox.put(OpKind.INCIDENT_INSERT, doc)
         self._audit("incident.create", who, incident=inc.incident_id, type=kind, priority=priority,
+                    address=inc.address,
                     lat=round(lat, 6), lng=round(lng, 6))
         await self._publish_incident(inc)
         return inc

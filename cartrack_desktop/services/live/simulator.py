@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from ...domain.models import Car, Position, UnitStatus
-from ...domain.patrol import Mode, PatrolModel, UnitState
+from ...domain.patrol import Mode, PatrolArea, PatrolModel, UnitState
 from ...routing.driving import RoadPatrolModel, RoutePlan
 from ...routing.router import Router
 from .live_store import LiveStore
@@ -41,13 +41,14 @@ class Simulator:
         *,
         seed: int | None = None,
         model: PatrolModel | None = None,
+        area: PatrolArea | None = None,
         tick_s: float = TICK_S,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._rng = random.Random(seed)
-        self.model = model or PatrolModel(self._rng)
+        self.model = model or (PatrolModel(self._rng, area) if area else PatrolModel(self._rng))
         self._straight = self.model           # the movement without a road network
         self.tick_s = tick_s
         self._clock = clock
@@ -140,6 +141,25 @@ class Simulator:
             unit = self.units.get(req.car_id)
             if unit is not None and self.model is model:
                 model.apply(unit, req, plan)
+
+    def set_area(self, area: PatrolArea) -> int:
+        """Patrol another area (a new street map was imported): units outside it start again inside it.
+
+        Returns how many units moved. Parked units stay parked; units outside the area that were
+        responding patrol the new area (their incident was on the old map).
+        """
+        self._straight.area = area
+        self.model.area = area
+        moved = 0
+        for cid, unit in list(self.units.items()):
+            if area.contains(unit.lat, unit.lng):
+                continue
+            fresh = self.model.spawn(cid)
+            if unit.mode is Mode.PARKED:
+                self.model.park(fresh)
+            self.units[cid] = fresh
+            moved += 1
+        return moved
 
     # ---- orders ---------------------------------------------------------------------------------
     def dispatch(self, car_id: str, lat: float, lng: float) -> bool:

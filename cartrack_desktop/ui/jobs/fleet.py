@@ -1,4 +1,4 @@
-"""The fleet registry in the window: FleetState, the search completer, the replay list, the Fleet panel."""
+"""The fleet registry in the window: FleetState (which the search box reads), the replay list, the Fleet panel."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ class FleetLink(QObject):
     def _on_registry(self, cars: list[Car]) -> None:
         ctx = self._ctx
         ctx.fleet.set_registry(cars)
-        signs = sorted({c.call_sign for c in cars})
-        ctx.window.completer.model().setStringList(signs)  # type: ignore[attr-defined]
-        ctx.window.replay.set_units(signs)
+        ctx.window.replay.set_units(sorted({c.call_sign for c in cars}))
         if ctx.runtime.dispatch is not None:
             for a in ctx.runtime.dispatch.statuses.values():
                 ctx.fleet.set_status(a.car_id, a.status)

@@ -12,6 +12,7 @@ from ...domain.dispatch import ASSIGNED, Incident
 from ...view.session import Aspect, Changes
 from ..dialogs import IncidentDialog
 from ..page_channel import IncidentMarker
+from .addresses import PinAddress
 from .context import DeskContext, guarded
 from .dispatch_link import DispatchLink
 
@@ -21,9 +22,10 @@ ThenDispatch = Callable[[str], Awaitable[None]]     # given the new incident's i
 class IncidentsJob(QObject):
     incidentCreated = Signal(str)
 
-    def __init__(self, ctx: DeskContext, dispatch: DispatchLink) -> None:
+    def __init__(self, ctx: DeskContext, dispatch: DispatchLink, pin_address: PinAddress) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
+        self._address = pin_address
         self.dialog: IncidentDialog | None = None
         w = ctx.window
         w.nearby.createIncidentRequested.connect(self.open_dialog)
@@ -93,7 +95,7 @@ class IncidentsJob(QObject):
         if self.dialog is not None:
             self.dialog.raise_()
             return
-        dialog = IncidentDialog(point, ctx.window)
+        dialog = IncidentDialog(point, ctx.window, address=self._address.text)
         self.dialog = dialog
 
         def submitted(kind: str, priority: int, notes: str) -> None:
@@ -108,8 +110,9 @@ class IncidentsJob(QObject):
         ctx = self._ctx
         d = ctx.runtime.dispatch
         assert d is not None
+        address = await self._address.for_point(point)    # stored with the incident
         try:
-            inc = await d.create_incident(point[0], point[1], kind, priority, notes)
+            inc = await d.create_incident(point[0], point[1], kind, priority, notes, address=address)
         except ValueError as exc:
             ctx.notices.say(f"Incident not created: {exc}", "warning")
             return

@@ -1,10 +1,13 @@
-"""The incident pin on the map and the units nearest to it, refreshed every second while it stands."""
+"""The incident pin on the map and the units nearest to it, refreshed every second while it stands.
+
+The pin's label and Nearby's header name the nearest address or intersection (ui/jobs/addresses.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from redis.exceptions import RedisError
@@ -15,6 +18,7 @@ from ...view.drive_times import DriveTime, drive_times
 from ...view.session import Aspect, Changes
 from ..page_channel import PinMarker
 from ..panels.nearby import NearbyRow
+from .addresses import PinAddress
 from .context import DeskContext
 
 NEARBY_REFRESH_MS = 1000
@@ -24,10 +28,13 @@ NEARBY_LIMIT = 200
 class NearbyJob(QObject):
     nearbyUpdated = Signal(list)         # list[NearbyRow]
 
-    def __init__(self, ctx: DeskContext) -> None:
+    def __init__(self, ctx: DeskContext, pin_address: PinAddress) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
+        self._address = pin_address
         self._busy = False
+        self._count = 0
+        self._header: dict[str, Any] = {"filtered": "", "by_road": False}   # how the last list was made
         self._timer = QTimer(self)
         self._timer.setInterval(NEARBY_REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -38,6 +45,13 @@ class NearbyJob(QObject):
         ctx.map_filter.always.changed.subscribe(lambda _ids: self.refresh())
         panel.hovered.connect(ctx.channel.highlight)
         ctx.session.subscribe(self._on_session)
+        pin_address.changed.connect(self._on_address)
+
+    def _on_address(self, _text: str) -> None:
+        pin = self._ctx.session.pin
+        self.send_pin()
+        if pin is not None:
+            self._ctx.window.nearby.show_point(pin, self._count, self._address.text, **self._header)
 
     def _on_session(self, changes: Changes) -> None:
         if Aspect.PIN not in changes:
@@ -59,9 +73,9 @@ class NearbyJob(QObject):
     def send_pin(self) -> None:
         ctx = self._ctx
         pin = ctx.session.pin
-        ctx.channel.set_pin(None if pin is None else PinMarker(
-            pin[0], pin[1], ctx.window.nearby.radius.value(),
-            "" if ctx.session.active_incident else "New incident"))
+        address = self._address.text
+        label = "" if ctx.session.active_incident else " \u2014 ".join(t for t in ("New incident", address) if t)
+        ctx.channel.set_pin(None if pin is None else PinMarker(pin[0], pin[1], ctx.window.nearby.radius.value(), label))
 
     def refresh(self) -> None:
         pin = self._ctx.session.pin
@@ -108,8 +122,10 @@ class NearbyJob(QObject):
                 return
             rows = self._by_drive_time(rows, times)
         panel.set_rows(rows)
+        self._count = len(rows)
         statuses = ctx.map_filter.statuses
-        panel.show_point(pin, len(rows), "" if not statuses.hidden else statuses.describe(), by_road=router is not None)
+        self._header = {"filtered": "" if not statuses.hidden else statuses.describe(), "by_road": router is not None}
+        panel.show_point(pin, len(rows), self._address.text, **self._header)
         panel.recommend(next((r.car_id for r in rows if r.recommended), ""))
         self.nearbyUpdated.emit(rows)
 

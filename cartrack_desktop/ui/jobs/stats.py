@@ -11,15 +11,17 @@ from ...domain.presentation import STALE_AFTER_S
 from ..panels.stats import StatRow
 from .context import DeskContext
 from .feed import FeedLink
+from .street_map import StreetMapJob
 from .ticker import Ticker
 
 _Add = Callable[[str, str, object], None]     # section, item, value
 
 
 class StatsJob(QObject):
-    def __init__(self, ctx: DeskContext, feed: FeedLink, ticker: Ticker) -> None:
+    def __init__(self, ctx: DeskContext, feed: FeedLink, ticker: Ticker, street_map: StreetMapJob) -> None:
         super().__init__(ctx.window)
         self._ctx = ctx
+        self._street_map = street_map
         self._feed = feed
         self._ticker = ticker
         ticker.ticked.connect(self.refresh)
@@ -48,8 +50,19 @@ class StatsJob(QObject):
             add("Feed", "batches received", fs.batches)
             add("Feed", "per-unit duplicates of batches skipped", fs.duplicates_skipped)
             add("Feed", "reconnects", fs.reconnects)
+        self._add_street_map(add)
         self._add_background(add)
         return rows
+
+    def _add_street_map(self, add: _Add) -> None:
+        view = self._ctx.channel.view
+        installed = self._street_map.installed
+        add("Street map", "imported map", installed.directory.name if installed is not None else "none")
+        if view is not None:
+            a = view.scheme.archive_stats
+            add("Street map", "archive byte ranges served", a.ranges)
+            add("Street map", "archive bytes served", f"{a.bytes_served / 1e6:.1f} MB")
+            add("Street map", "archive requests refused (out of range, or an old map)", a.refused)
 
     def _add_background(self, add: _Add) -> None:
         rt = self._ctx.runtime

@@ -93,7 +93,8 @@ class IncidentsPanel(QWidget):
         if inc is None:
             self.timeline.setPlainText("")
             return
-        lines = [f"{inc.incident_id} · {inc.kind} · priority {inc.priority} · {fmt_latlng(inc.lat, inc.lng)}"]
+        where = f"{inc.address} ({fmt_latlng(inc.lat, inc.lng)})" if inc.address else fmt_latlng(inc.lat, inc.lng)
+        lines = [f"{inc.incident_id} · {inc.kind} · priority {inc.priority} · {where}"]
         if inc.notes:
             lines.append(f"Notes: {inc.notes}")
         for e in inc.timeline:

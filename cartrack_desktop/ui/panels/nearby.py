@@ -172,9 +172,10 @@ class NearbyPanel(QWidget):
         elif selected:
             self.table.clearSelection()
 
-    def show_point(self, point: tuple[float, float] | None, count: int = 0, filtered: str = "",
-                   by_road: bool = False) -> None:
-        """The header; `filtered` says what the map's status filter hides ("" when nothing)."""
+    def show_point(self, point: tuple[float, float] | None, count: int = 0, address: str = "", *,
+                   filtered: str = "", by_road: bool = False) -> None:
+        """The header: where (with the nearest address when a street map knows it), how many, in what
+        order; `filtered` says what the map's status filter hides ("" when nothing)."""
         self._has_pin = point is not None
         self._update_buttons()
         if point is None:
@@ -184,10 +185,14 @@ class NearbyPanel(QWidget):
             return
         r = self.radius.value()
         what = "available units" if self.available_only.isChecked() else "units"
+        if address:
+            where = f"{address if address.startswith('near ') else 'at ' + address} ({fmt_latlng(*point)})"
+        else:
+            where = f"at {fmt_latlng(*point)}"
         order = ("nearest by drive time (free-flow estimate by road); distance straight-line" if by_road
                  else "straight-line distance")
         self.header.setText(
-            f"Incident at {fmt_latlng(*point)} — {count} {what} within {r:.1f} km ({order})"
+            f"Incident {where} — {count} {what} within {r:.1f} km ({order})"
             + (f"; {filtered[0].lower()}{filtered[1:]} (status filter)" if filtered else "")
         )
 

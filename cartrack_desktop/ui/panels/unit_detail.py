@@ -34,7 +34,7 @@ class UnitPanel(QWidget):
         form = QFormLayout()
         for key, label in (("car_id", "Unit"), ("status", "Status"), ("incident", "Incident"),
                            ("scene", "To scene"), ("speed", "Speed"), ("heading", "Heading"),
-                           ("position", "Position"), ("age", "Fix age"), ("fix", "Fix")):
+                           ("position", "Position"), ("near", "Near"), ("age", "Fix age"), ("fix", "Fix")):
             value = plain_label("—")
             value.setObjectName(f"unit_{key}")
             self.fields[key] = value
@@ -121,6 +121,7 @@ class UnitPanel(QWidget):
             f["speed"].setText(fmt_speed(pos.speed))
             f["heading"].setText(fmt_heading(pos.heading))
             f["position"].setText(fmt_latlng(pos.lat, pos.lng))
+        f["near"].setText(unit.get("near") or "—")   # nearest address/intersection, from the street map
         f["incident"].setText(unit.get("incident") or "—")
         dist, eta, road = unit.get("scene_km"), unit.get("eta_s"), unit.get("road_km")
         if dist is None:

@@ -21,7 +21,7 @@ export class PinLayer {
     if (p.radius_km > 0) {
       this.radius = L.circle([p.lat, p.lng], {
         radius: p.radius_km * 1000, color: '#c62828', weight: 1.5, dashArray: '6 6', fill: true,
-        fillOpacity: 0.05, interactive: false
+        fillOpacity: 0.025, interactive: false
       }).addTo(this.map);
     }
   }
