@@ -335,7 +335,16 @@ def test_screenshot_is_taken_once_the_panels_show_what_the_map_draws(qtbot, laun
     shot = tmp_path / "window.png"
     app = start_app(launcher, redis_url, mongo_uri, mongo_db_name, screenshot=shot)
     reports = []
-    app.desk.screenshots.saved.connect(reports.append)
+    window = app.window
+    seen = {}   # each widget as it was when the picture was taken (a notice may change the layout later)
+
+    def on_saved(report):
+        reports.append(report)
+        for widget in (window.st_units, window.fleet.summary):
+            if widget.isVisible():
+                seen[widget] = (widget.mapTo(window, QPoint(0, 0)), widget.grab().toImage())
+
+    app.desk.screenshots.saved.connect(on_saved)
     t = time.time()
     units = grid_positions(t) + [Position(f"X-{k:04d}", 33.9 + (k // 50) * 0.002, -84.5 + (k % 50) * 0.002,
                                           20.0, 0.0, t) for k in range(2100)]   # 3,000, in three ticks
@@ -348,15 +357,13 @@ def test_screenshot_is_taken_once_the_panels_show_what_the_map_draws(qtbot, laun
     assert r.saved and r.consistent, r
     assert r.on_map == 3000 and r.status_text == "Live units: 3000" and "· 3000 live" in r.fleet_text
     assert page_state(qtbot, app)["units"] == 3000
-    # the picture shows those texts: the status bar field and the Fleet summary as they render now
+    # the picture shows those texts: the status bar field and the Fleet summary as they rendered when it
+    # was taken (grabbed in the same call that saved it)
     img = QImage(str(shot))
-    window = app.window
-    for widget in (window.st_units, window.fleet.summary):
-        if not widget.isVisible():
-            continue
-        at = widget.mapTo(window, QPoint(0, 0))
-        crop = img.copy(at.x(), at.y(), widget.width(), widget.height())
-        ref = widget.grab().toImage().convertToFormat(crop.format())
+    assert window.st_units in seen
+    for widget, (at, grabbed) in seen.items():
+        crop = img.copy(at.x(), at.y(), grabbed.width(), grabbed.height())
+        ref = grabbed.convertToFormat(crop.format())
         differ = sum(crop.pixelColor(x, y) != ref.pixelColor(x, y)
-                     for x in range(widget.width()) for y in range(widget.height()))
+                     for x in range(ref.width()) for y in range(ref.height()))
         assert differ == 0, (widget.objectName(), differ)   # one digit of another count differs in ~10 pixels

@@ -66,11 +66,16 @@ def choose_layer(qtbot, app, index):
 
 
 def basemap_state(qtbot, app):
-    return page_state(qtbot, app)["basemap"]
+    """The page's basemap state; {} while the page is too busy to answer (drawing a screenful of tiles in
+    software can hold its thread for seconds on a loaded 2-core machine): the waits below ask again."""
+    try:
+        return page_state(qtbot, app)["basemap"]
+    except TimeoutError:
+        return {}
 
 
 def wait_streets(qtbot, app):
-    qtbot.waitUntil(lambda: basemap_state(qtbot, app)["active"] == "streets", timeout=15_000)
+    qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("active") == "streets", timeout=15_000)
     return basemap_state(qtbot, app)
 
 
@@ -167,7 +172,7 @@ def test_the_basemap_paints_roads_where_roads_are(qtbot, launcher, helsinki_map,
     qtbot.waitUntil(lambda: (_pixels_around_centre(app) == ROAD_WHITE).all(axis=2).sum() >= 20, timeout=10_000)
     # the same spot with no basemap: no road colour (so it was the basemap that drew it)
     choose_layer(qtbot, app, 1)
-    qtbot.waitUntil(lambda: basemap_state(qtbot, app)["active"] == "none", timeout=5000)
+    qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("active") == "none", timeout=15_000)
     qtbot.waitUntil(lambda: (_pixels_around_centre(app) == ROAD_WHITE).all(axis=2).sum() == 0, timeout=10_000)
 
 
@@ -181,16 +186,16 @@ def test_the_layer_choice_is_remembered(qtbot, launcher, helsinki_map, redis_url
         choose_layer(qtbot, app, 1)
     app.view.load_page()                     # a reloaded page (or the next start) shows the same choice
     qtbot.waitUntil(lambda: app.view.is_ready, timeout=20_000)
-    qtbot.waitUntil(lambda: basemap_state(qtbot, app)["active"] == "none", timeout=10_000)
+    qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("active") == "none", timeout=15_000)
     choose_layer(qtbot, app, 0)
-    qtbot.waitUntil(lambda: basemap_state(qtbot, app)["active"] == "streets", timeout=5000)
+    qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("active") == "streets", timeout=15_000)
 
 
 # ---- no map yet, then File > Import map data ----------------------------------------------------------
 def test_import_dialog_shows_stages_and_a_cancel_keeps_the_map(qtbot, launcher, redis_url, mongo_uri, mongo_db_name,
                                                                 tmp_path):
     app = start(launcher, redis_url, mongo_uri, mongo_db_name)
-    qtbot.waitUntil(lambda: basemap_state(qtbot, app)["hint"] == NO_MAP_HINT, timeout=10_000)
+    qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("hint") == NO_MAP_HINT, timeout=15_000)
     assert basemap_state(qtbot, app)["url"] is None and not app.desk.places.available
     imports = app.desk.map_import
     not_a_pbf = tmp_path / "notes.osm.pbf"
@@ -266,7 +271,7 @@ def test_online_tiles_identify_the_app(qtbot, launcher, redis_url, mongo_uri, mo
     try:
         app = start(launcher, redis_url, mongo_uri, mongo_db_name, "--tiles",
                     f"http://127.0.0.1:{server.port}/{{z}}/{{x}}/{{y}}.png", "--tile-contact", "ops@example.org")
-        qtbot.waitUntil(lambda: basemap_state(qtbot, app)["active"] == "online", timeout=10_000)
+        qtbot.waitUntil(lambda: basemap_state(qtbot, app).get("active") == "online", timeout=15_000)
         assert basemap_state(qtbot, app)["hint"] == NO_MAP_HINT       # online tiles are not an imported map
         qtbot.waitUntil(lambda: len(server.seen) > 0, timeout=10_000)
         for req in server.seen:
