@@ -25,6 +25,7 @@ lint: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/vulture
+	$(BIN)/python scripts/check_sizes.py cartrack_desktop
 	node_modules/.bin/eslint resources/map
 
 bench: sysdeps-test $(TEST_STAMP)

@@ -44,7 +44,7 @@ async def run_headless(settings: Settings) -> int:
     async def stats() -> None:
         while True:
             await asyncio.sleep(STATS_EVERY_S)
-            log.info("stats: %s", runtime.stats_line())
+            log.info("stats: %s", stats_line(runtime))
 
     runtime.supervisor.start("stats", stats)
     log.info("headless service running%s; Ctrl+C or SIGTERM stops it",
@@ -58,5 +58,32 @@ async def run_headless(settings: Settings) -> int:
     finally:
         log.info("shutting down")
         await runtime.stop()
-        log.info("final stats: %s", runtime.stats_line())
+        log.info("final stats: %s", stats_line(runtime))
     return 0
+
+
+def stats_line(rt: Runtime) -> str:
+    """The service's one-line summary, logged every 10 s: health, simulator, sync, ingest, rejections."""
+    parts = [f"redis={'ok' if rt.health.redis_ok else 'DOWN'}", f"mongo={'ok' if rt.health.mongo_ok else 'DOWN'}"]
+    if rt.simulator is not None:
+        sim = rt.simulator.stats
+        parts.append(f"units={sim.units} ticks={sim.ticks} tick_ms={sim.last_tick_s * 1000:.1f}")
+    if rt.sync is not None:
+        sy = rt.sync.stats
+        parts.append(f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
+                     f"pending={sy.pending} failures={sy.failures} capture_failures={sy.capture_failures}")
+    ing = rt.ingest_stats()
+    if ing is not None:
+        t = ing.totals
+        parts.append(f"ingest={ing.state} positions_per_s={ing.positions_per_s:.0f} "
+                     f"late_per_s={ing.late_per_s:.0f} "
+                     f"accepted={t.get('live', 0)} late={t.get('late', 0)} filtered={t.get('filtered', 0)} "
+                     f"unknown={t.get('unknown', 0)} unavailable={t.get('unavailable', 0)} "
+                     f"alarms={t.get('alarms', 0)} connections={ing.connections} "
+                     f"ingest_rejected={sum(ing.rejections.values())}")
+    if rt.late is not None and (rt.late.stats.landed or rt.late.stats.waiting):
+        parts.append(f"late_landed={rt.late.stats.landed} late_waiting={rt.late.stats.waiting}")
+    if rt.alarms is not None and rt.alarms.active:
+        parts.append(f"alarms_open={len(rt.alarms.active)}")
+    parts.append(f"rejected={rt.redis_rejections.total + rt.mongo_rejections.total}")
+    return " ".join(parts)

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 
 from ..domain.dispatch import ASSIGNED, Incident, UnitAssignment
 from ..domain.models import UnitStatus
-from ..services.dispatch.service import ActionResult, DispatchService
+from ..services.dispatch.result import ActionResult
+from ..services.dispatch.service import DispatchService
 from ..services.runtime import Runtime
 from .context import ApiContext, Ctx, Dispatcher, Reader, known_unit
 from .models import (

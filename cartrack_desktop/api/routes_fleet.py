@@ -14,7 +14,8 @@ from fastapi import APIRouter, HTTPException, Query
 from ..domain.messages import MessageRejected, validate_text, validate_unknown_device
 from ..domain.models import is_valid_car_id
 from ..ingest.devices import list_unknown
-from ..services.dispatch.service import ActionResult, DispatchService
+from ..services.dispatch.result import ActionResult
+from ..services.dispatch.service import DispatchService
 from ..services.runtime import Runtime
 from .auth import Actor
 from .context import Admin, ApiContext, Ctx, Reader
@@ -73,8 +74,8 @@ async def _add(ctx: ApiContext, car_id: str, call_sign: str, simulated: bool, ac
         validate_text(call_sign.strip(), "call_sign", max_chars=32)
     except MessageRejected:
         raise HTTPException(422, "call_sign must be 1-32 printable characters") from None
-    result = await ctx.port.call(lambda rt: _dispatch_of(rt).add_unit(car_id, call_sign, simulated=simulated,
-                                                                     by=actor.name))
+    result = await ctx.port.call(lambda rt: _dispatch_of(rt).fleet_edits.add_unit(
+        car_id, call_sign, simulated=simulated, by=actor.name))
     return _answer(result)
 
 
@@ -98,7 +99,7 @@ async def simulator_add(car_id: str, ctx: Ctx, actor: Admin,
 async def simulator_remove(car_id: str, ctx: Ctx, actor: Admin) -> ActionOut:
     if not is_valid_car_id(car_id):
         raise HTTPException(404, "no such unit in the fleet registry")
-    result = await ctx.port.call(lambda rt: _dispatch_of(rt).remove_unit(car_id, by=actor.name))
+    result = await ctx.port.call(lambda rt: _dispatch_of(rt).fleet_edits.remove_unit(car_id, by=actor.name))
     if not result.ok and "not in the fleet registry" in result.message:
         raise HTTPException(404, result.message)
     return _answer(result)

@@ -76,12 +76,8 @@ def _json_for_html(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def build_map_page(
-    out_dir: Path,
-    *,
-    tile_url: str,
-    tile_attribution: str,
-) -> MapPage:
+def _folium_page() -> str:
+    """folium's base page (Leaflet map, controls), with the vendored assets instead of its CDN links."""
     m = folium.Map(
         location=list(ATLANTA_CENTER),
         zoom_start=START_ZOOM,
@@ -94,8 +90,47 @@ def build_map_page(
     )
     m.default_js = list(LOCAL_JS)
     m.default_css = list(LOCAL_CSS)
-    page = m.get_root().render()
+    return m.get_root().render()
 
+
+def _content_security_policy(page: str, origin: str | None) -> str:
+    """Only the vendored files, the page's own inline blocks (by hash) and the online tile host."""
+    script_hashes = sorted({
+        _hash(mt.group("body")) for mt in _SCRIPT_RE.finditer(page)
+        if "src=" not in mt.group("attrs") and "application/json" not in mt.group("attrs")
+    })
+    style_hashes = sorted({_hash(mt.group("body")) for mt in _STYLE_RE.finditer(page)})
+    return "; ".join([
+        "default-src 'none'",
+        f"script-src {ORIGIN} {' '.join(script_hashes)}",
+        f"style-src {ORIGIN} {' '.join(style_hashes)}",
+        f"img-src {ORIGIN} data:" + (f" {origin}" if origin else ""),
+        "font-src 'none'",
+        f"connect-src {ORIGIN}",      # the street map's archive (fetch with Range), nothing else
+        "object-src 'none'",
+        "frame-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ])
+
+
+def _check(page: str) -> None:
+    for _, url in LOCAL_JS + LOCAL_CSS:
+        if f'"{url}"' not in page:
+            raise RuntimeError(f"folium did not reference {url}; its template has changed")
+    if not (RESOURCES_DIR / PAGE_MODULE).is_file():
+        raise RuntimeError(f"the page's script {PAGE_MODULE} is missing from {RESOURCES_DIR}")
+    if re.search(r"https?://(cdn|unpkg|code\.jquery|cdnjs|netdna)", page):
+        raise RuntimeError("the map page still references a CDN")
+
+
+def build_map_page(
+    out_dir: Path,
+    *,
+    tile_url: str,
+    tile_attribution: str,
+) -> MapPage:
+    page = _folium_page()
     # Data for the page's own script, as JSON (never as code), then the script itself: a module
     # runs once the document is parsed, so folium's map exists when it starts. The online tile
     # layer is the page's to build (one of the basemap choices); Leaflet renders attributions as
@@ -109,36 +144,14 @@ def build_map_page(
         f'<script type="module" src="{PAGE_MODULE}"></script>\n</head>',
         1,
     )
-    script_hashes = sorted({
-        _hash(mt.group("body")) for mt in _SCRIPT_RE.finditer(page)
-        if "src=" not in mt.group("attrs") and "application/json" not in mt.group("attrs")
-    })
-    style_hashes = sorted({_hash(mt.group("body")) for mt in _STYLE_RE.finditer(page)})
     origin = tile_origin(tile_url)
-    csp = "; ".join([
-        "default-src 'none'",
-        f"script-src {ORIGIN} {' '.join(script_hashes)}",
-        f"style-src {ORIGIN} {' '.join(style_hashes)}",
-        f"img-src {ORIGIN} data:" + (f" {origin}" if origin else ""),
-        "font-src 'none'",
-        f"connect-src {ORIGIN}",      # the street map's archive (fetch with Range), nothing else
-        "object-src 'none'",
-        "frame-src 'none'",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ])
+    csp = _content_security_policy(page, origin)
     page = page.replace(
         "<head>",
         f'<head>\n<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">',
         1,
     )
-    for _, url in LOCAL_JS + LOCAL_CSS:
-        if f'"{url}"' not in page:
-            raise RuntimeError(f"folium did not reference {url}; its template has changed")
-    if not (RESOURCES_DIR / PAGE_MODULE).is_file():
-        raise RuntimeError(f"the page's script {PAGE_MODULE} is missing from {RESOURCES_DIR}")
-    if re.search(r"https?://(cdn|unpkg|code\.jquery|cdnjs|netdna)", page):
-        raise RuntimeError("the map page still references a CDN")
+    _check(page)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / PAGE_NAME
     tmp = path.with_suffix(".tmp")

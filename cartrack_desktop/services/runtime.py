@@ -24,9 +24,7 @@ from ..config import Settings, redact_url
 from ..domain.messages import (
     DispatchEvent,
     FleetEvent,
-    IncidentEvent,
     MessageRejected,
-    StatusEvent,
     validate_unknown_device,
 )
 from ..domain.models import UnknownDevice
@@ -181,15 +179,10 @@ class Runtime:
         self.events.received.subscribe(self._on_fleet_event)
         if self.simulator is not None:
             steering = Steering(self.simulator)
-            dispatch.changes.subscribe(lambda change: self._steer(steering, change))
+            dispatch.changes.subscribe(steering.on_change)
             fleet.changed.subscribe(self.simulator.sync_fleet)
             self.roads.changed.subscribe(self.simulator.use_router)
             self._steering = steering
-
-    @staticmethod
-    def _steer(steering: Steering, change: StatusEvent | IncidentEvent) -> None:
-        if isinstance(change, StatusEvent):
-            steering.follow(change.assignment)
 
     def _run(self) -> None:
         assert self.store is not None and self.sync is not None and self.outbox is not None
@@ -290,37 +283,6 @@ class Runtime:
     def _on_fleet_event(self, event: DispatchEvent) -> None:
         if isinstance(event, FleetEvent):
             self.supervisor.spawn(self.fleet.follow(event), "fleet change")
-
-    def stats_line(self) -> str:
-        sim = self.simulator.stats if self.simulator else None
-        sy = self.sync.stats if self.sync else None
-        parts = [
-            f"redis={'ok' if self.health.redis_ok else 'DOWN'}",
-            f"mongo={'ok' if self.health.mongo_ok else 'DOWN'}",
-        ]
-        if sim is not None:
-            parts.append(f"units={sim.units} ticks={sim.ticks} tick_ms={sim.last_tick_s * 1000:.1f}")
-        if sy is not None:
-            parts.append(
-                f"sync_cycles={sy.cycles} cars_synced={sy.cars_synced} last_sync_s={sy.last_duration_s:.2f} "
-                f"pending={sy.pending} failures={sy.failures} capture_failures={sy.capture_failures}"
-            )
-        ing = self.ingest_stats()
-        if ing is not None:
-            t = ing.totals
-            parts.append(f"ingest={ing.state} positions_per_s={ing.positions_per_s:.0f} "
-                         f"late_per_s={ing.late_per_s:.0f} "
-                         f"accepted={t.get('live', 0)} late={t.get('late', 0)} filtered={t.get('filtered', 0)} "
-                         f"unknown={t.get('unknown', 0)} unavailable={t.get('unavailable', 0)} "
-                         f"alarms={t.get('alarms', 0)} connections={ing.connections} "
-                         f"ingest_rejected={sum(ing.rejections.values())}")
-        if self.late is not None and (self.late.stats.landed or self.late.stats.waiting):
-            parts.append(f"late_landed={self.late.stats.landed} late_waiting={self.late.stats.waiting}")
-        if self.alarms is not None and self.alarms.active:
-            parts.append(f"alarms_open={len(self.alarms.active)}")
-        rejected = self.redis_rejections.total + self.mongo_rejections.total
-        parts.append(f"rejected={rejected}")
-        return " ".join(parts)
 
     # ---- stop ---------------------------------------------------------------------------------
     async def stop(self, *, flush_timeout: float = 1.5, budget_s: float = 4.5) -> None:

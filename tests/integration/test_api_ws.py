@@ -97,11 +97,11 @@ async def test_track_close_codes_unknown_unit_removed_unit_server_stopping(stack
         async with connect(f"{stack.ws_url}{path}") as ws:
             assert await closed_with(ws) == 4404, path
     await async_wait_until(lambda: stack.runtime.store.get_car_location("PC-001"), 10, "PC-001 live")
-    r = await stack.runtime.dispatch.add_unit("PC-050", "Victor-50")
+    r = await stack.runtime.dispatch.fleet_edits.add_unit("PC-050", "Victor-50")
     assert r.ok
     async with connect(f"{stack.ws_url}/ws/track/PC-050") as gone:
         await async_wait_until(lambda: stack.host.ctx.tracks.clients == 1, 5, "tracking")
-        assert (await stack.runtime.dispatch.remove_unit("PC-050")).ok
+        assert (await stack.runtime.dispatch.fleet_edits.remove_unit("PC-050")).ok
         assert await closed_with(gone) == 4404
     async with connect(f"{stack.ws_url}/ws/track/PC-001") as ws:
         await recv_json(ws)

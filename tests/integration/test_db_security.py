@@ -25,6 +25,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from cartrack_desktop.config import load_settings
+from cartrack_desktop.headless import stats_line
 from cartrack_desktop.services.infra.embedded import MONGO_CREDENTIALS_FILE, find_secantusd
 from cartrack_desktop.services.runtime import Runtime
 from tests.helpers.servers import free_port
@@ -155,7 +156,7 @@ async def test_restart_reopens_the_data_and_no_password_leaks(tmp_path, permissi
     try:
         assert _password(data) == password          # the same user, not provisioned again
         assert "PC-900" in {c.car_id for c in await rt._registry.load()}
-        assert rt.stats_line()
+        assert stats_line(rt).startswith("redis=ok mongo=ok")
     finally:
         await rt.stop()
     logged = "\n".join(r.getMessage() for r in caplog.records)

@@ -32,7 +32,7 @@ async def test_a_unit_marked_real_gets_a_device_and_leaves_the_simulator(stacks,
     leader = a if a.simulator.stats.ticks else b
     await async_wait_until(lambda: "PC-002" in leader.simulator.units, 5, "simulated")
     await a.store.client.hset(UNKNOWN_DEVICES_KEY, "phone-2", b'{"device_id":"phone-2"}')
-    r = await a.dispatch.set_unit_device("PC-002", " phone-2 ", simulated=False)
+    r = await a.dispatch.fleet_edits.set_unit_device("PC-002", " phone-2 ", simulated=False)
     assert r.ok, r.message
     await async_wait_until(lambda: "PC-002" not in leader.simulator.units, 3, "simulator lets go of it")
     await async_wait_until(lambda: b.fleet["PC-002"].device_id == "phone-2" and not b.fleet["PC-002"].simulated, 3,
@@ -40,18 +40,18 @@ async def test_a_unit_marked_real_gets_a_device_and_leaves_the_simulator(stacks,
     await async_wait_until(lambda: _none(a.store.get_car_location("PC-002")), 3, "simulated position removed")
     assert not await a.store.client.hexists(UNKNOWN_DEVICES_KEY, "phone-2")   # claimed: off the Unknown list
     # a device is one unit's; a bad id is refused with a message; nothing changes
-    r = await b.dispatch.set_unit_device("PC-003", "phone-2", simulated=False)
+    r = await b.dispatch.fleet_edits.set_unit_device("PC-003", "phone-2", simulated=False)
     assert not r.ok and "already attached" in r.message and "PC-002" in r.message
-    r = await b.dispatch.set_unit_device("PC-003", "<script>", simulated=False)
+    r = await b.dispatch.fleet_edits.set_unit_device("PC-003", "<script>", simulated=False)
     assert not r.ok and "Device id" in r.message
-    r = await a.dispatch.add_unit("R-9", "Real-9", device_id="phone-2", simulated=False)
+    r = await a.dispatch.fleet_edits.add_unit("R-9", "Real-9", device_id="phone-2", simulated=False)
     assert not r.ok and "already attached" in r.message
-    r = await a.dispatch.add_unit("R-9", "Real-9", device_id="353861053849681", simulated=False)
+    r = await a.dispatch.fleet_edits.add_unit("R-9", "Real-9", device_id="353861053849681", simulated=False)
     assert r.ok, r.message
     await async_wait_until(lambda: "R-9" in b.fleet and b.fleet["R-9"].device_id == "353861053849681", 3, "added")
     assert "R-9" not in leader.simulator.units
     # detached and simulated again: the simulator takes it back
-    r = await a.dispatch.set_unit_device("PC-002", "", simulated=True)
+    r = await a.dispatch.fleet_edits.set_unit_device("PC-002", "", simulated=True)
     assert r.ok, r.message
     await async_wait_until(lambda: "PC-002" in leader.simulator.units, 3, "simulated again")
     await outbox_drained(a)
@@ -65,7 +65,7 @@ async def test_a_unit_marked_real_gets_a_device_and_leaves_the_simulator(stacks,
 
 async def test_seeding_counts_simulated_units_only(stacks, mongo_uri, mongo_db_name):
     a = await stacks("--cars", "2", name="a")
-    assert (await a.dispatch.set_unit_device("PC-001", "dev-1", simulated=False)).ok
+    assert (await a.dispatch.fleet_edits.set_unit_device("PC-001", "dev-1", simulated=False)).ok
     await a.stop()
     b = await stacks("--cars", "2", name="b")
     sims = [c for c in b.fleet.values() if c.simulated]

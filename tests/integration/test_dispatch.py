@@ -203,16 +203,16 @@ async def test_fleet_add_remove_validated_and_followed_by_the_simulator(stacks, 
     b = await stacks("--cars", "2", name="b")
     for car_id, sign, expected in (("bad id!", "X-1", "Unit id"), ("PC-009", "", "Call sign"),
                                    ("PC-001", "New-1", "already registered"), ("PC-010", "Adam-1", "in use")):
-        r = await a.dispatch.add_unit(car_id, sign)
+        r = await a.dispatch.fleet_edits.add_unit(car_id, sign)
         assert not r.ok and expected in r.message, (car_id, r.message)
-    r = await a.dispatch.add_unit("PC-050", "Victor-9")
+    r = await a.dispatch.fleet_edits.add_unit("PC-050", "Victor-9")
     assert r.ok, r.message
     leader = a if a.simulator.stats.ticks else b
     await async_wait_until(lambda: "PC-050" in leader.simulator.units, 3, "simulator picked the unit up")
     await async_wait_until(lambda: "PC-050" in b.fleet and b.fleet["PC-050"].call_sign == "Victor-9", 3,
                            "other instance sees it")
     await async_wait_until(lambda: a.store.get_car_location("PC-050"), 5, "new unit live")
-    r = await b.dispatch.remove_unit("PC-050")
+    r = await b.dispatch.fleet_edits.remove_unit("PC-050")
     assert r.ok
     await async_wait_until(lambda: "PC-050" not in leader.simulator.units and "PC-050" not in a.fleet, 3,
                            "removed everywhere")

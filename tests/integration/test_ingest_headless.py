@@ -232,7 +232,8 @@ async def test_unknown_device_is_listed_and_attached_by_a_dispatcher(headless: H
         listed = await async_wait_until(lambda: _listed(desk, "new-phone-77"), 5, "listed as unknown")
         assert listed.protocol == "osmand" and listed.lat == pytest.approx(HEL[0]) and listed.count == 1
         assert desk.dispatch is not None
-        assert (await desk.dispatch.add_unit("P-77", "Paul-77", device_id="new-phone-77", simulated=False)).ok
+        added = await desk.dispatch.fleet_edits.add_unit("P-77", "Paul-77", device_id="new-phone-77", simulated=False)
+        assert added.ok
         # the ingest follows the fleet event at once: the device's next report moves the new unit
         await async_wait_until(lambda: _status(c, f"/?id=new-phone-77&lat={HEL[0]}&lon={HEL[1]}&timestamp={t + 1}",
                                                200), 5, "accepted once attached")

@@ -1,4 +1,5 @@
-"""Dispatch: incidents, unit status changes, arrival detection, fleet changes, audit.
+"""Dispatch: incidents, unit status changes, arrival detection (fleet edits: fleet_edits.py; audit and
+timeline entries: action_log.py).
 
 Live unit status lives in the Redis hash `cartrack:status` (car_id -> JSON record) so every
 desktop sees it at once; every change is published on `cartrack:events`. A status change is
@@ -11,21 +12,18 @@ is away.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import orjson
-from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from ...domain.dispatch import (
     ASSIGNED,
     STATUS_TIMELINE,
-    SYSTEM_ACTOR,
     Incident,
     TimelineEvent,
     TimelineKind,
@@ -43,7 +41,6 @@ from ...domain.messages import (
     encode_assignment,
     encode_event,
     encode_incident,
-    encode_timeline_event,
 )
 from ...domain.models import Position, UnitStatus
 from ..history.registry import FleetRegistry
@@ -52,10 +49,13 @@ from ..infra.lua import lua_script
 from ..infra.rejections import RejectionCounter
 from ..infra.timeouts import within
 from ..live.live_store import LiveStore
+from .action_log import ActionLog
 from .eta import DispatchEta, EtaEstimator
-from .keys import EVENTS_CHANNEL, STATUS_KEY, UNKNOWN_DEVICES_KEY
+from .fleet_edits import FleetEdits
+from .keys import EVENTS_CHANNEL, STATUS_KEY
 from .outbox import OpKind, Outbox
-from .records import AuditAction, Records
+from .records import Records
+from .result import ActionResult
 from .state import DispatchState
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,6 @@ return {1, cur or ''}
 _CAS_LUA = lua_script(_CAS_TEMPLATE, STATUS_KEY=STATUS_KEY, EVENTS_CHANNEL=EVENTS_CHANNEL)
 
 
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    ok: bool
-    message: str
-    car_id: str | None = None
-
 
 class DispatchService(DispatchState):
     """What a dispatcher does: incidents, dispatch, clear, service, arrivals, fleet edits.
@@ -124,30 +118,13 @@ class DispatchService(DispatchState):
         self._cas_script = self._r.register_script(_CAS_LUA)
         self.call_sign: Callable[[str], str] = lambda cid: cid
         self.eta: EtaEstimator | None = None     # the ETA given at dispatch goes on the timeline
-        self.instance = instance or instance_name(dispatcher)
-        self.host = socket.gethostname()[:64]
+        self.log = ActionLog(outbox, dispatcher=dispatcher, instance=instance or instance_name(dispatcher),
+                             clock=clock)
+        # call_sign is replaced after construction (runtime wiring): looked up at each call
+        self.fleet_edits = FleetEdits(self, store, registry, self.log, call_sign=lambda cid: self.call_sign(cid),  # noqa: PLW0108
+                                      clock=clock)
 
     # ---- writes ------------------------------------------------------------------------------------
-    def _audit(self, action: AuditAction, who: str | None, *, by_system: bool = False, **details: Any) -> None:
-        """An audit entry by `who` (this dispatcher when None), or by the system (a change no person made)
-        seen by this instance."""
-        self._outbox.put(OpKind.AUDIT, {"id": uuid.uuid4().hex, "at": self._clock(),
-                                   "dispatcher": SYSTEM_ACTOR if by_system else who or self.dispatcher,
-                                   "action": action,
-                                   "details": {**details, "host": self.host, "instance": self.instance}})
-
-    def _timeline(self, inc: Incident, kind: str, car_id: str | None = None, note: str = "",
-                  *, by: str | None = None, by_system: bool = False) -> Incident:
-        """A timeline entry by `by` (this dispatcher when None), or by the system seen by this instance."""
-        actor = SYSTEM_ACTOR if by_system else by or self.dispatcher
-        ev = TimelineEvent(uuid.uuid4().hex, self._clock(), kind, actor, car_id, note,
-                           self.instance if by_system else "")
-        self._outbox.put(OpKind.INCIDENT_EVENT, {"id": inc.incident_id, "event": encode_timeline_event(ev),
-                                            "car_id": car_id})
-        units = inc.units if car_id is None or car_id in inc.units else (*inc.units, car_id)
-        updated = replace(inc, timeline=(*inc.timeline, ev), units=units)
-        return updated
-
     async def _publish_incident(self, inc: Incident) -> None:
         self.apply_incident(inc)
         event = encode_event("incident", incident=encode_incident(self.incidents[inc.incident_id]))
@@ -189,7 +166,7 @@ class DispatchService(DispatchState):
         doc = encode_incident(inc)
         doc["_id"] = doc.pop("id")
         self._outbox.put(OpKind.INCIDENT_INSERT, doc)
-        self._audit("incident.create", who, incident=inc.incident_id, type=kind, priority=priority,
+        self.log.audit("incident.create", who, incident=inc.incident_id, type=kind, priority=priority,
                     address=inc.address,
                     lat=round(lat, 6), lng=round(lng, 6))
         await self._publish_incident(inc)
@@ -219,10 +196,10 @@ class DispatchService(DispatchState):
                 results.append(ActionResult(False, self._lost_claim(sign, cur), cid))
                 continue
             eta = await self._estimate(cid, (inc.lat, inc.lng))
-            inc = self._timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid,
+            inc = self.log.timeline(self.incidents.get(incident_id, inc), TimelineKind.ASSIGNED, cid,
                                  eta.note if eta else "", by=by)
             given: dict[str, Any] = {"eta_s": round(eta.seconds), "eta_by_road": eta.by_road} if eta else {}
-            self._audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign, **given)
+            self.log.audit("unit.dispatch", by, incident=incident_id, unit=cid, call_sign=sign, **given)
             await self._publish_incident(inc)
             results.append(ActionResult(True, f"{sign} dispatched to {incident_id}", cid))
         return results
@@ -254,9 +231,9 @@ class DispatchService(DispatchState):
             return ActionResult(False, f"{sign} changed status meanwhile ({cur.status.label if cur else '?'})",
                                 car_id)
         if current.incident_id and current.incident_id in self.incidents:
-            inc = self._timeline(self.incidents[current.incident_id], TimelineKind.CLEARED, car_id, note, by=by)
+            inc = self.log.timeline(self.incidents[current.incident_id], TimelineKind.CLEARED, car_id, note, by=by)
             await self._publish_incident(inc)
-        self._audit("unit.clear", by, unit=car_id, call_sign=sign, incident=current.incident_id or "")
+        self.log.audit("unit.clear", by, unit=car_id, call_sign=sign, incident=current.incident_id or "")
         return ActionResult(True, f"{sign} cleared and available", car_id)
 
     async def close_incident(self, incident_id: str, *, by: str | None = None) -> ActionResult:
@@ -266,11 +243,11 @@ class DispatchService(DispatchState):
         for cid, a in list(self.statuses.items()):
             if a.incident_id == incident_id and a.status in ASSIGNED:
                 await self.clear_unit(cid, "incident closed", by=by)
-        inc = self._timeline(self.incidents[incident_id], TimelineKind.CLOSED, by=by)
+        inc = self.log.timeline(self.incidents[incident_id], TimelineKind.CLOSED, by=by)
         now = self._clock()
         inc = replace(inc, status="closed", closed_at=now)
         self._outbox.put(OpKind.INCIDENT_CLOSE, {"id": incident_id, "closed_at": now})
-        self._audit("incident.close", by, incident=incident_id)
+        self.log.audit("incident.close", by, incident=incident_id)
         await self._publish_incident(inc)
         return ActionResult(True, f"Incident {incident_id} closed")
 
@@ -286,7 +263,7 @@ class DispatchService(DispatchState):
         ok, _ = await self._cas(new, [current])
         if not ok:
             return ActionResult(False, f"{sign} changed status meanwhile", car_id)
-        self._audit("unit.out_of_service" if out else "unit.in_service", by, unit=car_id, call_sign=sign)
+        self.log.audit("unit.out_of_service" if out else "unit.in_service", by, unit=car_id, call_sign=sign)
         return ActionResult(True, f"{sign} is {'out of service' if out else 'back in service'}", car_id)
 
     # ---- arrival ---------------------------------------------------------------------------------
@@ -317,9 +294,9 @@ class DispatchService(DispatchState):
             sign = self.call_sign(p.car_id)
             if a.incident_id and a.incident_id in self.incidents:
                 kind = STATUS_TIMELINE[nxt]
-                inc = self._timeline(self.incidents[a.incident_id], kind, p.car_id, by_system=True)
+                inc = self.log.timeline(self.incidents[a.incident_id], kind, p.car_id, by_system=True)
                 await self._publish_incident(inc)
-            self._audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", None, by_system=True,
+            self.log.audit("unit.arrive" if nxt is UnitStatus.ON_SCENE else "unit.en_route", None, by_system=True,
                         unit=p.car_id, call_sign=sign, incident=a.incident_id or "")
         return changed
 
@@ -329,62 +306,3 @@ class DispatchService(DispatchState):
             return []
         positions = await self._store.get_car_locations(ids)
         return await self.advance(positions)
-
-    # ---- fleet ----------------------------------------------------------------------------------------
-    async def add_unit(self, car_id: str, call_sign: str, *, device_id: str | None = None,
-                       simulated: bool = True, by: str | None = None) -> ActionResult:
-        """A new unit; with a device id it is a real unit the device ingest moves (Unknown devices → Create)."""
-        try:
-            car = await within(self._registry.add(car_id.strip(), call_sign, simulated=simulated,
-                                                  device_id=device_id), 5.0)
-        except ValueError as exc:
-            return ActionResult(False, str(exc))
-        except (PyMongoError, OSError, TimeoutError):
-            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not added")
-        await self._r.hset(STATUS_KEY, car.car_id, orjson.dumps(encode_assignment(
-            UnitAssignment(car.car_id, UnitStatus.AVAILABLE, None, None, self._clock(), by or self.dispatcher))))
-        if car.device_id is not None:
-            await self._r.hdel(UNKNOWN_DEVICES_KEY, car.device_id)
-        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="add", car_id=car.car_id)))
-        extra: dict[str, Any] = ({"device": car.device_id, "simulated": car.simulated}
-                                 if car.device_id or not car.simulated else {})
-        self._audit("fleet.add", by, unit=car.car_id, call_sign=car.call_sign, **extra)
-        device = f" with device {car.device_id}" if car.device_id else ""
-        return ActionResult(True, f"{car.call_sign} ({car.car_id}) added to the fleet{device}", car.car_id)
-
-    async def set_unit_device(self, car_id: str, device_id: str | None, *, simulated: bool,
-                              by: str | None = None) -> ActionResult:
-        """Attach (or change, or detach) a unit's device and mark it real or simulated; the device
-        ingest's map and the simulator follow the fleet event at once."""
-        sign = self.call_sign(car_id)
-        try:
-            car = await within(self._registry.set_device(car_id, device_id, simulated=simulated), 5.0)
-        except ValueError as exc:
-            return ActionResult(False, str(exc), car_id)
-        except (PyMongoError, OSError, TimeoutError):
-            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; nothing changed", car_id)
-        if car.device_id is not None:
-            await self._r.hdel(UNKNOWN_DEVICES_KEY, car.device_id)
-        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="update", car_id=car_id)))
-        self._audit("fleet.device", by, unit=car_id, call_sign=sign, device=car.device_id or "",
-                    simulated=car.simulated)
-        what = f"device {car.device_id}" if car.device_id else "no device"
-        return ActionResult(True, f"{sign} ({car_id}): {what}, {'simulated' if car.simulated else 'real unit'}",
-                            car_id)
-
-    async def remove_unit(self, car_id: str, *, by: str | None = None) -> ActionResult:
-        sign = self.call_sign(car_id)
-        if self.status_of(car_id) in ASSIGNED:
-            return ActionResult(False, f"{sign} is assigned to an incident; clear it first", car_id)
-        try:
-            removed = await within(self._registry.remove(car_id), 5.0)
-        except (PyMongoError, OSError, TimeoutError):
-            return ActionResult(False, "The fleet registry (MongoDB) is not reachable; the unit was not removed")
-        if not removed:
-            return ActionResult(False, f"{sign} is not in the fleet registry", car_id)
-        await self._r.hdel(STATUS_KEY, car_id)
-        await self._store.remove_car(car_id)
-        self.statuses.pop(car_id, None)
-        await self._r.publish(EVENTS_CHANNEL, orjson.dumps(encode_event("fleet", action="remove", car_id=car_id)))
-        self._audit("fleet.remove", by, unit=car_id, call_sign=sign)
-        return ActionResult(True, f"{sign} ({car_id}) removed from the fleet", car_id)

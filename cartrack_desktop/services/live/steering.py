@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...domain.dispatch import UnitAssignment
+from ...domain.messages import IncidentEvent, StatusEvent
 from ...domain.models import UnitStatus
 from ...domain.patrol import Mode
 from .simulator import Simulator
@@ -13,6 +14,11 @@ from .simulator import Simulator
 class Steering:
     def __init__(self, simulator: Simulator) -> None:
         self._sim = simulator
+
+    def on_change(self, change: StatusEvent | IncidentEvent) -> None:
+        """A dispatch change (DispatchService.changes): units follow their status changes."""
+        if isinstance(change, StatusEvent):
+            self.follow(change.assignment)
 
     def follow(self, a: UnitAssignment) -> None:
         """Steer one unit by its (new) status; units the simulator does not drive are left alone."""

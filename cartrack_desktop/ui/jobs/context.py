@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from redis.exceptions import RedisError
 
-from ...services.dispatch.service import ActionResult
+from ...services.dispatch.result import ActionResult
 from ...services.infra.errors import ErrorBus
 from ...services.runtime import Runtime
 from ...view.fleet_view import FleetState

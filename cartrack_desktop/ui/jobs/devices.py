@@ -73,7 +73,7 @@ class UnknownDevicesJob(QObject):
     async def _attach(self, dialog: AttachDeviceDialog, car_id: str) -> None:
         d = self._ctx.runtime.dispatch
         assert d is not None
-        r = await guarded(d.set_unit_device(car_id, dialog.device_id, simulated=False))
+        r = await guarded(d.fleet_edits.set_unit_device(car_id, dialog.device_id, simulated=False))
         if not r.ok:
             dialog.show_error(r.message)
             self._ctx.notices.notice.emit(r.message)

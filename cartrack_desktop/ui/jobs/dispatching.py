@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from redis.exceptions import RedisError
 
-from ...services.dispatch.service import ActionResult
+from ...services.dispatch.result import ActionResult
 from .context import DeskContext
 from .incidents import IncidentsJob
 from .nearby import NearbyJob

@@ -38,7 +38,7 @@ class FleetEditor(QObject):
     async def _add(self, dialog: AddUnitDialog, car_id: str, sign: str, device: str, real: bool) -> None:
         d = self._ctx.runtime.dispatch
         assert d is not None
-        r = await guarded(d.add_unit(car_id, sign, device_id=device or None, simulated=not real))
+        r = await guarded(d.fleet_edits.add_unit(car_id, sign, device_id=device or None, simulated=not real))
         if r.ok:
             dialog.accept()
             self._ctx.notices.say(r.message)
@@ -66,7 +66,7 @@ class FleetEditor(QObject):
     async def _set_device(self, dialog: DeviceDialog, device: str, real: bool) -> None:
         d = self._ctx.runtime.dispatch
         assert d is not None
-        r = await guarded(d.set_unit_device(dialog.car_id, device or None, simulated=not real))
+        r = await guarded(d.fleet_edits.set_unit_device(dialog.car_id, device or None, simulated=not real))
         if r.ok:
             dialog.accept()
             self._ctx.notices.say(r.message)
@@ -93,5 +93,5 @@ class FleetEditor(QObject):
     async def _remove(self, car_id: str) -> None:
         d = self._ctx.runtime.dispatch
         assert d is not None
-        r = await guarded(d.remove_unit(car_id))
+        r = await guarded(d.fleet_edits.remove_unit(car_id))
         self._ctx.notices.say(r.message, "info" if r.ok else "warning")
