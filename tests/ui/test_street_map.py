@@ -309,7 +309,11 @@ def helsinki_app(launcher, helsinki_map, redis_url, mongo_uri, mongo_db_name, tm
 
 def type_search(qtbot, app, text):
     w = app.window
+    # as a dispatcher types: in the active window, the box focused (the list opens only then; an
+    # earlier popup or a window left by another test may have taken the activation)
+    w.activateWindow()
     w.focus_search()
+    qtbot.waitUntil(w.search.hasFocus, timeout=5000)
     w.search.clear()
     with qtbot.waitSignal(app.desk.search.resultsShown, timeout=10_000,
                           check_params_cb=lambda hits: app.desk.search._answered == text or not hits):
@@ -337,6 +341,7 @@ def test_a_prefix_of_several_units_lists_them_and_enter_takes_the_highlighted(qt
     popup = app.desk.search.completer.popup()
     qtbot.waitUntil(popup.isVisible, timeout=5000)
     assert popup.currentIndex().row() == 0                               # the first is highlighted
+    assert app.window.search.text() == "Ocean"          # ... and the box keeps what was typed, not its label
     hit = press_enter(qtbot, app, popup)
     assert hit.car_id == "PC-901"
     u = app.desk.fleet.units["PC-901"].position

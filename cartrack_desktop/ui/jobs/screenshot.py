@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_TIMEOUT_S = 60.0      # taken anyway after this long, with a warning saying what disagreed
 SETTLE_POLL_S = 0.5
-PRESENT_S = 0.3              # after the repaint, for the compositor to present the frame
+PRESENT_S = 0.3              # after the repaint, for the web view to present its latest frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +49,9 @@ def save_screenshot(window: MainWindow, path: Path, errors: ErrorBus) -> bool:
     # old width until its layout runs), then painted before the grab (not at the next event).
     QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     window.repaint()
-    screen = window.screen()
-    g = window.frameGeometry()
-    pix = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height()) if screen is not None else window.grab()
-    if pix.isNull() or (pix.toImage().allGray() and pix.toImage().pixelColor(10, 10).value() == 0):
-        pix = window.grab()   # no compositor to grab from (Xvfb without one): render the widgets
+    # The window's own widgets, rendered (the map's web view included): not the screen's pixels,
+    # which show whatever other window overlaps this one (a dialog, another application, a popup).
+    pix = window.grab()
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = pix.save(str(path), "PNG")
     if ok:

@@ -24,6 +24,10 @@ HIGHLIGHT_FOUND_MS = 4000
 FOUND_ZOOM = 15
 PLACE_ZOOM = 16
 HIT_ROLE = Qt.ItemDataRole.UserRole + 1
+# What the box shows while a row is highlighted: the text typed (QStandardItem keeps EditRole and
+# DisplayRole in one slot, so the completion text needs a role of its own, or highlighting a row
+# would replace the typed text with the row's label and the next key would append to that).
+TYPED_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class SearchJob(QObject):
@@ -48,6 +52,7 @@ class SearchJob(QObject):
         self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setMaxVisibleItems(12)
+        self.completer.setCompletionRole(TYPED_ROLE)
         w.search.setCompleter(self.completer)
         self.completer.activated[QModelIndex].connect(self._activated)  # type: ignore[index]
         w.search.textEdited.connect(self._edited)
@@ -102,8 +107,7 @@ class SearchJob(QObject):
         self.model.clear()
         for hit in self.hits:
             item = QStandardItem(hit.text)
-            item.setData(text, Qt.ItemDataRole.EditRole)      # highlighting a row keeps the typed text
-            item.setData(hit.text, Qt.ItemDataRole.DisplayRole)
+            item.setData(text, TYPED_ROLE)                    # highlighting a row keeps the typed text
             item.setData(hit, HIT_ROLE)
             item.setEditable(False)
             self.model.appendRow(item)
