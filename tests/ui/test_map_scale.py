@@ -336,12 +336,13 @@ def test_screenshot_is_taken_once_the_panels_show_what_the_map_draws(qtbot, laun
     app = start_app(launcher, redis_url, mongo_uri, mongo_db_name, screenshot=shot)
     reports = []
     window = app.window
+    window.docks["fleet"].raise_()   # the Fleet tab in front (an earlier test's saved layout may have another)
     seen = {}   # each widget as it was when the picture was taken (a notice may change the layout later)
 
     def on_saved(report):
         reports.append(report)
         for widget in (window.st_units, window.fleet.summary):
-            if widget.isVisible():
+            if widget.isVisible() and not widget.visibleRegion().isEmpty():
                 seen[widget] = (widget.mapTo(window, QPoint(0, 0)), widget.grab().toImage())
 
     app.desk.screenshots.saved.connect(on_saved)
@@ -360,7 +361,7 @@ def test_screenshot_is_taken_once_the_panels_show_what_the_map_draws(qtbot, laun
     # the picture shows those texts: the status bar field and the Fleet summary as they rendered when it
     # was taken (grabbed in the same call that saved it)
     img = QImage(str(shot))
-    assert window.st_units in seen
+    assert window.st_units in seen and window.fleet.summary in seen
     for widget, (at, grabbed) in seen.items():
         crop = img.copy(at.x(), at.y(), grabbed.width(), grabbed.height())
         ref = grabbed.convertToFormat(crop.format())
