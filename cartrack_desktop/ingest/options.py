@@ -10,7 +10,7 @@ from .units import SpeedUnit
 
 DEFAULT_HOST = "127.0.0.1"          # loopback unless the user chooses otherwise
 DEFAULT_PORT = 5055                 # Traccar's OsmAnd port: the apps' examples use it
-BATCH_INTERVAL_S = 0.015            # micro-batch: fixes wait at most this long before the Redis write
+BATCH_INTERVAL_S = 0.005            # micro-batch: fixes wait at most this long before the Redis write
 BATCH_MAX = 2000                    # ... or until this many are waiting
 WRITE_TIMEOUT_S = 2.0               # a batch not acknowledged by then is answered 503
 RETRY_AFTER_S = 5                   # Retry-After while Redis is unreachable
@@ -26,7 +26,11 @@ IDLE_TIMEOUT_S = 120.0              # keep-alive connection without a request th
 UNKNOWN_FLUSH_S = 1.0               # unknown devices are written to Redis at most this often
 MAX_UNKNOWN_DEVICES = 10_000        # the Unknown devices list never grows beyond this
 MAX_REGISTRATIONS_PER_MIN = 60     # --ingest-register: new units per minute at most (a flood of ids)
-REGISTRY_REFRESH_S = 30.0           # the device -> unit map is re-read this often (and on fleet events)
+# The device -> unit map is re-read on every fleet event and whenever the events subscription
+# (re)connects; the periodic re-read is only a safety net (a change made without an event), so it is
+# rare, and each worker's is shifted by up to REGISTRY_REFRESH_JITTER so that they do not coincide.
+REGISTRY_REFRESH_S = 300.0
+REGISTRY_REFRESH_JITTER = 0.2
 ALARM_KINDS = ("sos",)              # alarm values that raise an emergency (Traccar's ALARM_SOS)
 ALARM_REPEAT_S = 60.0               # the same alarm from the same unit is raised once per this window
 

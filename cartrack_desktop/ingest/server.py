@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -128,7 +129,8 @@ class IngestServer:
     async def _refresher(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._refresh.wait(), o.REGISTRY_REFRESH_S)
+                jitter = random.uniform(-o.REGISTRY_REFRESH_JITTER, o.REGISTRY_REFRESH_JITTER)
+                await asyncio.wait_for(self._refresh.wait(), o.REGISTRY_REFRESH_S * (1 + jitter))
             except TimeoutError:
                 pass
             self._refresh.clear()
