@@ -71,7 +71,9 @@ async def known_unit(ctx: ApiContext, car_id: str) -> bool:
     return await ctx.registry.get(car_id) is not None
 
 
-def context(request: Request) -> ApiContext:
+# async, though they do no I/O: FastAPI runs a plain `def` dependency in a worker thread, a thread
+# hop (and GIL hand-over) per request that cost more than the whole nearby search (bench: api_*)
+async def context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -90,7 +92,8 @@ def _require(role: Role) -> object:
     async def actor(request: Request,
                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
         try:
-            return context(request).auth.actor(credentials.credentials if credentials else None, role)
+            ctx: ApiContext = request.app.state.ctx
+            return ctx.auth.actor(credentials.credentials if credentials else None, role)
         except AuthError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
             if exc.retry_after_s is not None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from cartrack_desktop.api.models import NearbyResponse, RealtimeList
 from cartrack_desktop.api.tokens import Role, TokenStore
 from cartrack_desktop.domain.models import UnitStatus
 from cartrack_desktop.services.runtime import Runtime
@@ -88,6 +89,7 @@ async def test_seed_curl_for_nearby_returns_its_documented_shape(stacks):
     assert proc.returncode == 0
     body = json.loads(out)
     assert set(body) == {"cars"}
+    NearbyResponse.model_validate(body)                                # the answer fits its documented model
     cars = body["cars"]
     assert [c["car_id"] for c in cars] == ["PC-001", "PC-002"]       # nearest first, PC-003 left out
     for c in cars:
@@ -110,6 +112,7 @@ async def test_realtime_positions_in_the_seed_json(stacks):
         assert abs(one["timestamp"] - time.time()) < 30
         every = (await c.get("/police/realtime")).json()
         assert every["count"] == 2 and {p["car_id"] for p in every["cars"]} == {"PC-001", "PC-002"}
+        RealtimeList.model_validate(every)
         for path in ("/police/realtime/PC-404", "/police/realtime/" + "x" * 5000, "/police/realtime/a%20b*"):
             r = await c.get(path)
             assert r.status_code == 404 and "detail" in r.json(), path

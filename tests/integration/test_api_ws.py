@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cartrack_desktop.api.host import ApiConfig
+from cartrack_desktop.api.models import PositionOut
 from cartrack_desktop.api.tokens import Role, TokenStore
 from cartrack_desktop.config import ApiBind
 from cartrack_desktop.domain.models import Position
@@ -57,10 +58,12 @@ async def test_track_sends_the_current_position_then_every_update_as_the_seed_js
     async with connect(f"{stack.ws_url}/ws/track/PC-001") as ws:
         first = await recv_json(ws)
         assert list(first) == SEED_KEYS and first["car_id"] == "PC-001" and first["speed"] == 20.0
+        PositionOut.model_validate(first)                  # the documented model of every message
         for i in range(3):
             await store.update_car_location("PC-001", 33.75 + 0.001 * (i + 1), -84.39, 30.0 + i, 90.0)
             got = await recv_json(ws)
             assert got["lat"] == pytest.approx(33.75 + 0.001 * (i + 1)) and got["speed"] == 30.0 + i
+            PositionOut.model_validate(got)
         # other units' updates and hostile messages on its channel never reach it
         await store.update_car_location("PC-002", 33.70, -84.30)
         await store.client.publish("car:location:stream:PC-001", b'{"car_id":"PC-001","lat":"<script>"}')

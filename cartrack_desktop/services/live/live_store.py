@@ -319,13 +319,14 @@ class LiveStore:
         cos_p1 = cos(p1)
         l1 = lng * rad
         two_r = 2 * EARTH_RADIUS_KM
+        make = tuple.__new__      # NearbyCar(p, d) without its Python-level __new__: half the time per hit
         for p in positions:
             p2 = p.lat * rad
             s1 = sin((p2 - p1) * 0.5)
             s2 = sin((p.lng * rad - l1) * 0.5)
             d = two_r * asin(min(1.0, sqrt(s1 * s1 + cos_p1 * cos(p2) * s2 * s2)))
             if d <= radius_km:
-                found.append(NearbyCar(p, d))
+                found.append(make(NearbyCar, (p, d)))
         found.sort(key=_BY_DISTANCE)
         return found if limit is None else found[:limit]
 
