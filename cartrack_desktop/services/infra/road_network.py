@@ -18,6 +18,7 @@ from ...mapdata.roads import RoadNetworkError, load_road_network
 from ...mapdata.store import CURRENT_LINK, current_map, mapdata_dir
 from ...routing.router import Router
 from .errors import ErrorBus, Level
+from .heap import release_freed_memory
 from .observers import Observers
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ class RoadNetworkSource:
         installed = current_map(self._data_dir)
         if installed is None:
             return None
-        return Router(load_road_network(installed.roads_path))
+        router = Router(load_road_network(installed.roads_path))
+        release_freed_memory()     # the build's temporaries (~50 MB for a metro network) back to the system
+        return router
 
     async def run(self) -> None:
         """Load at start, then follow imports."""
