@@ -2,13 +2,15 @@
 
 Qt-free. The units come from the straight-line radius search (Redis GEOSEARCH); with a network their
 fixes are snapped and one reversed search from the pin gives every drive time (routing.Router.rank).
-Order: reached within the cutoff by drive time, then those beyond it by their time, then those that
-cannot get there (off-road fix, no road route) with the reason.
+Units outside the radius that reach the pin within the cutoff by road join them (`reached_beyond`: a
+unit 4 km out on a motorway can be quicker than one 2 km away across the town), so the straight-line
+radius never hides the quickest unit. Order: reached within the cutoff by drive time, then those
+beyond it by their time, then those that cannot get there (off-road fix, no road route) with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,7 @@ import numpy as np
 from ..domain.models import Position
 from ..domain.presentation import duration_text
 from ..routing.router import DEFAULT_CUTOFF_S, Reach, Router
+from .fleet_view import UnitView
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,14 @@ def drive_times(router: Router, pin: tuple[float, float], positions: Sequence[Po
         order = 0 if reach == Reach.REACHED else 1 if reach == Reach.BEYOND_CUTOFF else 2
         out.append(DriveTime(t if order < 2 else None, reason_text(reach, off, t, cutoff_s), order))
     return out
+
+
+def reached_beyond(router: Router, pin: tuple[float, float], units: Sequence[UnitView], listed: set[str],
+                   keep: Callable[[UnitView], bool],
+                   cutoff_s: float = DEFAULT_CUTOFF_S) -> list[tuple[UnitView, DriveTime]]:
+    """The units not in `listed` (the radius search's) with a live position that `keep` accepts and that
+    reach the pin within the cutoff by road, with their drive times. One snap and one search for all of
+    them (~5 ms for 10,000 units on a metro network): call it off the UI thread."""
+    candidates = [u for u in units if u.position is not None and not u.lost and u.car_id not in listed and keep(u)]
+    times = drive_times(router, pin, [u.position for u in candidates if u.position is not None], cutoff_s)
+    return [(u, t) for u, t in zip(candidates, times, strict=True) if t.order == 0]

@@ -58,6 +58,16 @@ def test_nearby_by_drive_time_recommend_ctrl_d_route_and_eta(qtbot, roads_app, r
     assert order[0] == "OOS"                                                  # nearest by road, but not available
     assert rows["SAMEBANK"].recommended and not rows["OOS"].recommended
     assert "drive time" in nearby.header.text()
+    # a radius that leaves out units a few minutes away by road: they are listed anyway, by drive time
+    with qtbot.waitSignal(app.desk.nearby.nearbyUpdated, timeout=10_000,
+                          check_params_cb=lambda got: "FAR" in {x.car_id for x in got}) as small:
+        nearby.radius.setValue(0.3)
+    beyond = {row.car_id: row for row in small.args[0]}
+    assert beyond["FAR"].distance_km > 0.3 and beyond["SAMEBANK"].distance_km > 0.3
+    assert beyond["FAR"].drive_s is not None and beyond["FAR"].drive_order == 0
+    assert beyond["SAMEBANK"].recommended and "min by road" in nearby.header.text()
+    with qtbot.waitSignal(app.desk.nearby.nearbyUpdated, timeout=10_000):
+        nearby.radius.setValue(3.0)
     qtbot.waitUntil(lambda: nearby.selected_ids() == ["SAMEBANK"], timeout=3000)   # pre-selected
     assert nearby.model.data(nearby.model.index(nearby.model.row_of("SAMEBANK"), 1)).startswith("★")
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from redis.exceptions import RedisError
 
-from ...domain.models import UnitStatus
+from ...domain.geo import haversine_km
+from ...domain.models import Position, UnitStatus
 from ...domain.presentation import STALE_AFTER_S
-from ...view.drive_times import DriveTime, drive_times
+from ...routing.router import Router
+from ...view.drive_times import DriveTime, drive_times, reached_beyond
+from ...view.fleet_view import UnitView
 from ...view.session import Aspect, Changes
 from ..page_channel import PinMarker
 from ..panels.nearby import NearbyRow
@@ -117,10 +121,15 @@ class NearbyJob(QObject):
                 break
         router = ctx.runtime.roads.router
         if router is not None:
-            times = await asyncio.to_thread(drive_times, router, pin, kept)
+            def keep(u: UnitView) -> bool:
+                return (not available_only or u.status is UnitStatus.AVAILABLE) and shows(u.car_id, u.status)
+
+            units, listed = list(ctx.fleet.units.values()), {r.car_id for r in rows}
+            times, beyond = await asyncio.to_thread(_road_times, router, pin, kept, units, listed, keep)
             if ctx.session.pin != pin:
                 return
-            rows = self._by_drive_time(rows, times)
+            rows += [_row_of(u, pin, now) for u, _t in beyond]
+            rows = self._by_drive_time(rows, times + [t for _u, t in beyond])[:NEARBY_LIMIT]
         panel.set_rows(rows)
         self._count = len(rows)
         statuses = ctx.map_filter.statuses
@@ -143,3 +152,22 @@ class NearbyJob(QObject):
 
     def stop(self) -> None:
         self._timer.stop()
+
+
+Beyond = list[tuple[UnitView, DriveTime]]
+
+
+def _road_times(router: Router, pin: tuple[float, float], kept: list[Position], units: list[UnitView],
+                listed: set[str], keep: Callable[[UnitView], bool]) -> tuple[list[DriveTime], Beyond]:
+    """(in a worker thread) drive times of the radius search's units, and the units beyond the radius
+    that reach the pin within the cutoff by road (the second search is the router's cached tree)."""
+    return drive_times(router, pin, kept), reached_beyond(router, pin, units, listed, keep)
+
+
+def _row_of(u: UnitView, pin: tuple[float, float], now: float) -> NearbyRow:
+    """A row for a unit found by road beyond the radius (its distance straight-line, as every row's)."""
+    p = u.position
+    assert p is not None
+    age = max(0.0, now - p.timestamp)
+    return NearbyRow(u.car_id, u.call_sign, haversine_km(pin[0], pin[1], p.lat, p.lng), p.speed, p.heading,
+                     u.status, age, age >= STALE_AFTER_S)

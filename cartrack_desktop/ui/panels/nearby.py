@@ -18,8 +18,11 @@ from PySide6.QtWidgets import (
 
 from ...domain.models import UnitStatus
 from ...domain.presentation import STALE_COLOR, STATUS_COLORS
+from ...routing.router import DEFAULT_CUTOFF_S
 from ..formatting import fmt_age, fmt_duration, fmt_heading, fmt_km, fmt_latlng, fmt_speed
 from ..table_model import Column, RowModel, make_table, plain_label
+
+BY_ROAD_CUTOFF_MIN = DEFAULT_CUTOFF_S / 60   # with a road network, units this far by road are listed too
 
 DEFAULT_RADIUS_KM = 3.0
 
@@ -191,8 +194,9 @@ class NearbyPanel(QWidget):
             where = f"at {fmt_latlng(*point)}"
         order = ("nearest by drive time (free-flow estimate by road); distance straight-line" if by_road
                  else "straight-line distance")
+        reach = f"{r:.1f} km or {BY_ROAD_CUTOFF_MIN:.0f} min by road" if by_road else f"{r:.1f} km"
         self.header.setText(
-            f"Incident {where} — {count} {what} within {r:.1f} km ({order})"
+            f"Incident {where} — {count} {what} within {reach} ({order})"
             + (f"; {filtered[0].lower()}{filtered[1:]} (status filter)" if filtered else "")
         )
 
