@@ -56,11 +56,14 @@ def drive_times(router: Router, pin: tuple[float, float], positions: Sequence[Po
 
 
 def reached_beyond(router: Router, pin: tuple[float, float], units: Sequence[UnitView], listed: set[str],
-                   keep: Callable[[UnitView], bool],
+                   keep: Callable[[UnitView], bool], limit: int,
                    cutoff_s: float = DEFAULT_CUTOFF_S) -> list[tuple[UnitView, DriveTime]]:
-    """The units not in `listed` (the radius search's) with a live position that `keep` accepts and that
-    reach the pin within the cutoff by road, with their drive times. One snap and one search for all of
-    them (~5 ms for 10,000 units on a metro network): call it off the UI thread."""
+    """The quickest `limit` units not in `listed` (the radius search's) with a live position that `keep`
+    accepts and that reach the pin within the cutoff by road, with their drive times, quickest first.
+    One snap and one search for all of them (~5 ms for 10,000 units on a metro network, thousands of
+    them within 15 min): call it off the UI thread."""
     candidates = [u for u in units if u.position is not None and not u.lost and u.car_id not in listed and keep(u)]
     times = drive_times(router, pin, [u.position for u in candidates if u.position is not None], cutoff_s)
-    return [(u, t) for u, t in zip(candidates, times, strict=True) if t.order == 0]
+    reached = [(u, t) for u, t in zip(candidates, times, strict=True) if t.order == 0]
+    reached.sort(key=lambda ut: ut[1].seconds or 0.0)
+    return reached[:limit]

@@ -24,6 +24,8 @@ from cartrack_desktop.services.infra.redis_conn import make_redis
 from cartrack_desktop.services.infra.road_network import RoadNetworkSource
 from cartrack_desktop.services.live.live_store import LiveStore
 from cartrack_desktop.services.live.simulator import Simulator
+from cartrack_desktop.view.drive_times import reached_beyond
+from cartrack_desktop.view.fleet_view import UnitView
 from cartrack_desktop.view.routes import ActiveRoute
 from tests.helpers.mapdata import import_map
 from tests.helpers.osm_data import helsinki_pbf
@@ -132,6 +134,26 @@ def test_city_drive_time_ranks_a_unit_across_the_river_below_a_farther_one(city)
     crossing = [lng for lat, lng in route.points
                 if grid_point(r + 0.3, 0, r)[0] < lat < grid_point(r + 0.7, 0, r)[0]]
     assert crossing and all(min(abs(lng - b) for b in bridge_lngs) < 1e-5 for lng in crossing)
+
+
+def test_units_beyond_the_radius_reached_by_road_quickest_first_within_the_limit(city):
+    info, router = city
+    r = info.river_row
+    pin = grid_point(r, info.cols - 1, r)
+    now = 1.7e9
+    spots = {"LISTED": (r, info.cols - 2.5), "NEAR": (r, info.cols - 4.5), "MID": (r - 2, info.cols - 6.5),
+             "FAR": (r - 5, 2.5), "HIDDEN": (r, info.cols - 3.5), "LOST": (r, info.cols - 5.5)}
+    units = [UnitView(cid, cid, UnitStatus.AVAILABLE, Position(cid, *grid_point(row, col, r), 25.0, 90.0, now),
+                      lost=cid == "LOST") for cid, (row, col) in spots.items()]
+    got = reached_beyond(router, pin, units, {"LISTED"}, lambda u: u.car_id != "HIDDEN", limit=10)
+    assert [u.car_id for u, _t in got] == ["NEAR", "MID", "FAR"]           # quickest first; listed, filtered, lost out
+    assert all(t.order == 0 and t.seconds is not None for _u, t in got)
+    assert [u.car_id for u, _t in reached_beyond(router, pin, units, {"LISTED"}, lambda u: True, limit=2)] == [
+        "HIDDEN", "NEAR"]                                                   # kept by the filter: the quickest
+    two = reached_beyond(router, pin, units, {"LISTED"}, lambda u: u.car_id != "HIDDEN", limit=2)
+    assert [u.car_id for u, _t in two] == ["NEAR", "MID"]
+    none = reached_beyond(router, pin, units, {"LISTED"}, lambda u: True, limit=10, cutoff_s=1.0)
+    assert none == []                                                        # nothing within a second by road
 
 
 def test_simulated_patrols_stay_on_roads_heading_along_them_and_are_deterministic(helsinki):

@@ -161,7 +161,7 @@ def _road_times(router: Router, pin: tuple[float, float], kept: list[Position], 
                 listed: set[str], keep: Callable[[UnitView], bool]) -> tuple[list[DriveTime], Beyond]:
     """(in a worker thread) drive times of the radius search's units, and the units beyond the radius
     that reach the pin within the cutoff by road (the second search is the router's cached tree)."""
-    return drive_times(router, pin, kept), reached_beyond(router, pin, units, listed, keep)
+    return drive_times(router, pin, kept), reached_beyond(router, pin, units, listed, keep, NEARBY_LIMIT)
 
 
 def _row_of(u: UnitView, pin: tuple[float, float], now: float) -> NearbyRow:
