@@ -188,11 +188,13 @@ async def test_a_client_that_never_reads_is_dropped_with_bounded_buffering(stack
     host, port = stack.host.address
     async with connect(f"{stack.ws_url}/ws/track/PC-001", max_queue=None) as reader:   # a good client beside it
         received = 0
+        newest = 0.0      # timestamp of the newest fix the reading client got
 
         async def read_all() -> None:
-            nonlocal received
-            async for _ in reader:
+            nonlocal received, newest
+            async for message in reader:
                 received += 1
+                newest = json.loads(message)["timestamp"]
 
         reading = asyncio.ensure_future(read_all())
         stuck = await asyncio.to_thread(_handshake, host, port, "/ws/track/PC-001")
@@ -203,10 +205,14 @@ async def test_a_client_that_never_reads_is_dropped_with_bounded_buffering(stack
             while ctx.ws.dropped_slow == 0 and sent < 400_000:   # ~170 bytes each: until its buffers are full
                 async with store.client.pipeline(transaction=False) as pipe:
                     for _ in range(2000):
-                        pipe.publish("car:location:stream:PC-001", _fix(sent))
+                        last = _fix(sent)
+                        pipe.publish("car:location:stream:PC-001", last)
                         sent += 1
                     await pipe.execute()
-                await asyncio.sleep(0.1)
+                # the burst is through the hub when the reading client has its last fix (queues keep the newest)
+                burst_end = json.loads(last)["timestamp"]
+                await async_wait_until(lambda t=burst_end: ctx.ws.dropped_slow > 0 or newest >= t, 10,
+                                       "the burst reached the reading client")
             assert ctx.ws.dropped_slow == 1, sent
             await async_wait_until(lambda: ctx.tracks.clients == 1, 5, "the stuck client is gone")
             # nothing was kept for it beyond its bounded queue and the transport's buffer; its connection was

@@ -205,8 +205,7 @@ async def test_200_devices_at_1hz_hold_with_no_loss(headless: Headless) -> None:
     started = time.monotonic()
     await asyncio.gather(*(_device(headless.url, tls, i, t0, started + HOLD_S, ok, other) for i in range(FLEET)))
     elapsed = time.monotonic() - started
-    await asyncio.sleep(0)
-    wait_until(lambda: sum(published.values()) >= len(ok), 10, "every 200 published")
+    await async_wait_until(lambda: sum(published.values()) >= len(ok), 10, "every 200 published")
     counting = False
     await counter
     sub.close()
