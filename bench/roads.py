@@ -107,7 +107,7 @@ def _routing(router: Router, params: dict[str, Any], cond: dict[str, Any]) -> li
                 "what": "snap the unit, whole-network reversed search from the scene, path + geometry"}),
         Metric("snap_us_per_fix", rnd(percentile(per_fix, 50), 2), "us",
                {**cond, "fixes_per_call": 10_000, "calls": len(snap_s), "tolerance_m": 60.0,
-                "index_samples": router.snapper.samples}),
+                "index_entries": router.snapper.index_entries}),
     ]
 
 

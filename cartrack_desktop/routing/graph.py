@@ -32,7 +32,7 @@ class RoadGraph:
         restricted_in = np.flatnonzero(np.isin(tgt, via))
         head[restricted_in] = n + np.arange(restricted_in.size)
         self.n_nodes = n + int(restricted_in.size)
-        self.edge_head = head           # arcs of edge e arrive at edge_head[e] (a copy at a restricted junction)
+        self.edge_head = head.astype(np.int32)   # arcs of edge e arrive here (a copy at a restricted junction)
         self.edge_weight = weight
         a_tail, a_head, a_edge = [tail], [head], [np.arange(net.n_edges, dtype=np.int64)]
         turns = _allowed_turns(net, restricted_in)
@@ -43,8 +43,8 @@ class RoadGraph:
             a_edge.append(t_to)
         arc_tail, arc_head, arc_edge = (np.concatenate(x) for x in (a_tail, a_head, a_edge))
         order = np.argsort(arc_edge, kind="stable")
-        self._edge_arc_tails = arc_tail[order]
-        self._edge_arc_ptr = np.searchsorted(arc_edge[order], np.arange(net.n_edges + 1))
+        self._edge_arc_tails = arc_tail[order].astype(np.int32)
+        self._edge_arc_ptr = np.searchsorted(arc_edge[order], np.arange(net.n_edges + 1)).astype(np.int32)
         # parallel arcs (two ways joining the same junctions): the quicker one
         arc_w = weight[arc_edge]
         best = np.lexsort((arc_w, arc_head, arc_tail))
@@ -54,11 +54,12 @@ class RoadGraph:
         u, v, w, e = arc_tail[best], arc_head[best], arc_w[best], arc_edge[best]
         m = self.n_nodes
         fo = np.lexsort((v, u))
-        self._fwd_edge = e[fo]               # arc k in (u, v) order is this edge
+        self._fwd_edge = e[fo].astype(np.int32)     # arc k in (u, v) order is this edge
         self._arc_keys = u[fo] * (m + 1) + v[fo]     # sorted: entry k's (u, v) as one number
         ro = np.lexsort((u, v))
         rev = _csr(v[ro], u[ro], w[ro], m)
-        self._rev_indptr, self._rev_indices, self._rev_data = rev.indptr, rev.indices, rev.data
+        # float32 kept (the search concatenates into a new float64 array anyway): half the memory
+        self._rev_indptr, self._rev_indices, self._rev_data = rev.indptr, rev.indices, rev.data.astype(np.float32)
 
     def arc_tails(self, edge: int) -> np.ndarray:
         """Every node an arc of this edge leaves from (its tail, and copies that may turn onto it)."""
@@ -82,7 +83,8 @@ class RoadGraph:
         indptr = np.empty(m + 2, dtype=np.int32)
         indptr[:m + 1] = self._rev_indptr
         indptr[m + 1] = self._rev_indptr[-1] + nodes.size
-        g = csr_matrix((np.concatenate((self._rev_data, offsets)), np.concatenate((self._rev_indices, nodes)), indptr),
+        data = np.concatenate((self._rev_data, offsets))          # float64: offsets are
+        g = csr_matrix((data, np.concatenate((self._rev_indices, nodes)), indptr),
                        shape=(m + 1, m + 1))
         dist, pred = dijkstra(g, directed=True, indices=m, limit=limit_s, return_predecessors=True)
         return dist, pred
