@@ -105,3 +105,33 @@ def test_route_progress_eta_countdown_and_leaving_the_route():
     away = (mid(0, 0)[0] - 3 * OFF_ROUTE_M / 111_195, mid(0, 0)[1])     # south of the grid
     assert not book.follow(Position("U1", *away, 25.0, 90.0, 111.0))        # once may be GPS noise
     assert book.follow(Position("U1", *away, 25.0, 90.0, 112.0))            # twice: it took another way
+
+
+def brute_force_m(router: Router, lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest road piece, over every piece (no index)."""
+    sn = router.snapper
+    fx, fy = router.frame.xy(lat, lng)
+    p = sn.piece_p.astype(np.int64)
+    ax, ay = sn.px[p].astype(np.float64), sn.py[p].astype(np.float64)
+    dx, dy = sn.px[p + 1] - ax, sn.py[p + 1] - ay
+    l2 = np.where(dx * dx + dy * dy > 0, dx * dx + dy * dy, 1.0)
+    t = np.clip(((fx[:, None] - ax) * dx + (fy[:, None] - ay) * dy) / l2, 0.0, 1.0)
+    return np.min(np.hypot(fx[:, None] - ax - t * dx, fy[:, None] - ay - t * dy), axis=1)
+
+
+@pytest.mark.parametrize("tolerance", [5.0, 60.0, 300.0, 1e6])
+def test_the_grid_index_finds_the_nearest_road_within_the_tolerance(tolerance):
+    router = grid()
+    rng = np.random.default_rng(7)
+    lat = rng.uniform(33.7 - 4 * STEP, 33.7 + 6 * STEP, 400)       # around and well beyond the 3x3 grid
+    lng = rng.uniform(-84.4 - 4 * STEP, -84.4 + 6 * STEP, 400)
+    s = router.snap(lat, lng, tolerance_m=tolerance)
+    nearest = brute_force_m(router, lat, lng)
+    within = nearest <= tolerance
+    assert np.array_equal(s.edge >= 0, within)
+    assert np.allclose(s.dist_m[within], nearest[within], atol=1e-3)
+    # not snapped: the distance is still reported when a road is within 4x the tolerance (the reason text)
+    told = ~within & (nearest <= 4 * tolerance)
+    assert np.allclose(s.dist_m[told], nearest[told], atol=1e-3)
+    assert np.all(np.isinf(s.dist_m[~within & (nearest > 4 * tolerance)]))
+    assert np.allclose(s.lat[~within], lat[~within]) and np.allclose(s.lng[~within], lng[~within])
