@@ -7,6 +7,7 @@ that fails or times out yields null metrics with the reason, never made-up numbe
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -96,6 +97,7 @@ GROUPS: list[Group] = [
 ]
 BY_METRIC = {name: g for g in GROUPS for name, _ in g.metrics}
 RSS_GROUPS = ("e2e_10k", "e2e_10k_basemap")
+QT_DIR = Path(str(importlib.util.find_spec("PySide6").origin)).parent / "Qt"   # Qt's and Chromium's files
 BY_GROUP = {g.name: g for g in GROUPS}
 
 
@@ -144,6 +146,7 @@ def run_worker(group: Group, params: dict[str, Any], work: Path, env: dict[str, 
     """One group in a fresh process (own session, so a timeout kills its QtWebEngine children too)."""
     out, log = work / f"{group.name}.json", work / f"{group.name}.log"
     sampler: memory.TreeSampler | None = None
+    evicted = memory.evict_from_page_cache(QT_DIR) if group.name in RSS_GROUPS else None
     with open(log, "wb") as lf:
         proc = subprocess.Popen([sys.executable, "-m", "bench.worker", group.name, orjson.dumps(params).decode(),
                                  str(out)], cwd=REPO, env=env, stdout=lf, stderr=subprocess.STDOUT,
@@ -179,7 +182,7 @@ def run_worker(group: Group, params: dict[str, Any], work: Path, env: dict[str, 
                 m["conditions"]["cpu_per_wall_s_in_window"] = cpu
             if group.name in RSS_GROUPS:
                 metrics += memory.rss_metrics(sampler.samples, (window[0], window[1]), int(params["units"]),
-                                              suffix="_basemap" if group.basemap else "")
+                                              suffix="_basemap" if group.basemap else "", page_cache=evicted)
         elif group.name in RSS_GROUPS:
             metrics += [m for m in _missing(group, "worker reported no streaming window")
                         if m["name"].startswith(("rss_", "pss_"))]

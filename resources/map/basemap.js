@@ -13,7 +13,7 @@ const NAMES = { streets: 'Streets (imported)', online: 'Online tiles', none: 'No
 const RECENT_TILES = 200;      // render times kept for the page's report
 const LEVEL_DIFF = 1;          // the archive's tiles are drawn at twice their size: data zoom = map zoom - 1
 const PROBE_TIMEOUT_MS = 10000;
-const DECODED_TILES_KEPT = 24;   // protomaps-leaflet keeps 64 decoded data tiles: ~80 MB for a dense city
+const DECODED_TILES_KEPT = 12;   // protomaps-leaflet keeps 64 decoded data tiles: ~80 MB for a dense city
 
 // Keep at most `max` decoded data tiles in each of the layer's caches, the least recently used going
 // first. protomaps-leaflet 5.1.0 holds 64 (TileCache.cache, a Map of {used, data}); the view needs
@@ -85,7 +85,8 @@ export class Basemap {
       url: info.url, maxDataZoom: info.maxDataZoom, levelDiff: LEVEL_DIFF, bounds: info.bounds,
       paintRules: paintRules(), labelRules: labelRules(), backgroundColor: LAND,
       attribution: escapeHtml(info.attribution), maxZoom: 20, noWrap: true,
-      updateWhenZooming: false   // not every intermediate zoom of an animation: each costs a full render
+      updateWhenZooming: false,  // not every intermediate zoom of an animation: each costs a full render
+      keepBuffer: 1              // drawn tiles kept beyond the view: one row (Leaflet keeps two)
     });
     layer.ctName = 'streets';
     capDecodedTiles(layer, DECODED_TILES_KEPT);
