@@ -195,3 +195,62 @@ async def test_background_failure_is_reported_and_restarted():
     await sup.stop()
 
 
+
+
+async def test_a_task_that_swallows_its_cancellation_cannot_leave_a_new_task_running_after_stop():
+    """As the fleet loader did once in the suite: a driver turned the stop's CancelledError into its own
+    error, the loader went on and started the simulator after stop() had taken its list of tasks."""
+    from cartrack_desktop.services.infra.errors import ErrorBus
+    from cartrack_desktop.services.infra.supervisor import Supervisor
+
+    sup = Supervisor(ErrorBus())
+    started = []
+    waiting = asyncio.Event()
+
+    async def forever():
+        started.append("late")
+        await asyncio.Event().wait()
+
+    async def loader():
+        try:
+            waiting.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass                                   # swallowed, as a driver's error would be
+        sup.start("late", forever)
+
+    task = sup.start("loader", loader, restart=False)
+    await waiting.wait()
+    await sup.stop(timeout=2.0)
+    assert task.done()
+    assert started == []                           # refused: cancelled before it ran
+    leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+                 and t.get_name() in ("late", "loader")]
+    assert leftovers == []
+
+
+async def test_a_lease_being_stopped_while_it_ends_its_role_stops():
+    """The lease-lost path waits for its role to end; a stop arriving then must not be swallowed."""
+    from cartrack_desktop.services.infra.lease import _cancel_and_wait
+
+    release, ending, running = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def role():
+        try:
+            running.set()
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ending.set()
+            await release.wait()                   # slow to end
+            raise
+
+    role_task = asyncio.ensure_future(role())
+    await running.wait()
+    lease_task = asyncio.ensure_future(_cancel_and_wait(role_task))
+    await ending.wait()
+    lease_task.cancel()                            # the runtime stops while the role is ending
+    with pytest.raises(asyncio.CancelledError):
+        await lease_task
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await role_task

@@ -69,9 +69,7 @@ class Lease:
                 elif not ok and self.held:
                     log.warning("%s: lease lost; stopping here", self.name)
                     if task is not None:
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await task
+                        await _cancel_and_wait(task)   # our own cancellation goes on (finally ends the role)
                         task = None
                 self.held = ok
                 if task is not None and task.done():
@@ -89,3 +87,17 @@ class Lease:
                 with contextlib.suppress(Exception):
                     await within(self._release(keys=[self.key], args=[self.token]), 1.0)
                 self.held = False
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel the role and wait for its end; if this task is being cancelled itself meanwhile, say so
+    (a plain suppress(CancelledError) would swallow the stop and keep the lease loop running)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        me = asyncio.current_task()
+        if me is not None and me.cancelling():
+            raise
+    except Exception:  # noqa: BLE001, S110 - the role's own failure ends with it; the lease is lost anyway
+        pass

@@ -35,6 +35,7 @@ class Supervisor:
         self._errors = errors
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._oneshots: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True) -> asyncio.Task[None]:
         if name in self._tasks and not self._tasks[name].done():
@@ -42,12 +43,14 @@ class Supervisor:
         task = asyncio.get_running_loop().create_task(self._guard(name, factory, restart), name=name)
         self._tasks[name] = task
         task.add_done_callback(self._done)
+        self._refuse_if_stopping(task, name)
         return task
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A one-shot background task: tracked, its failure reported, cancelled on stop."""
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._oneshots.add(task)
+        self._refuse_if_stopping(task, name)
 
         def done(t: asyncio.Task[Any]) -> None:
             self._oneshots.discard(t)
@@ -77,6 +80,16 @@ class Supervisor:
                 log.info("restarting %s in %.1f s", name, delay)
                 await asyncio.sleep(delay)
 
+    def _refuse_if_stopping(self, task: asyncio.Task[Any], name: str) -> None:
+        """A task started once stop() began is cancelled before it runs: a task that swallowed its own
+        cancellation (some drivers turn it into their error) must not leave a new one running after stop."""
+        if self._stopping:
+            log.debug("not starting %s: stopping", name)
+            task.cancel()
+
+    def _live(self) -> set[asyncio.Task[Any]]:
+        return {t for t in (*self._tasks.values(), *self._oneshots) if not t.done()}
+
     def _done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return
@@ -91,15 +104,16 @@ class Supervisor:
         error (seen with the MongoDB driver during a network call) would otherwise leave a
         loop running; the repeat reaches it at its next await.
         """
-        tasks: list[asyncio.Task[Any]] = [t for t in (*self._tasks.values(), *self._oneshots) if not t.done()]
-        self._tasks.clear()
-        self._oneshots.clear()
+        self._stopping = True
         deadline = time.monotonic() + timeout
-        pending: set[asyncio.Task[Any]] = set(tasks)
+        pending = self._live()
         while pending and time.monotonic() < deadline:
             for t in pending:
                 t.cancel()
-            _, pending = await asyncio.wait(pending, timeout=min(0.25, max(0.01, deadline - time.monotonic())))
+            await asyncio.wait(pending, timeout=min(0.25, max(0.01, deadline - time.monotonic())))
+            pending = self._live()        # and any a stopping task started meanwhile
+        self._tasks.clear()
+        self._oneshots.clear()
         if pending:
             for t in pending:
                 log.warning("task %s did not stop within %.1f s (at %s)", t.get_name(), timeout, _where(t))
