@@ -140,8 +140,11 @@ class AlarmsJob(QObject):
         if alarm is None:
             return
         u = ctx.fleet.units.get(alarm.car_id)
-        lat, lng = (u.position.lat, u.position.lng) if u is not None and u.position is not None and not u.lost \
-            else (alarm.lat, alarm.lng)
+        pos = u.position if u is not None and not u.lost else None
+        # the newer of the unit's last drawn fix and the fix that carried the alarm (the alarm can arrive
+        # before its own position has been drawn: the events and positions channels are separate)
+        newer = pos is not None and (alarm.lat is None or pos.timestamp > alarm.at)
+        lat, lng = (pos.lat, pos.lng) if newer and pos is not None else (alarm.lat, alarm.lng)
         if lat is None or lng is None:
             return
         if ctx.session.following:   # an emergency outranks following another unit
