@@ -53,13 +53,9 @@ def configure_rendering(choice: str = "auto", environ: dict[str, str] | None = N
 
     Without a GPU, Mesa's software OpenGL makes Qt composite every web frame on the UI thread
     at great cost (measured: event-loop lag p99 ~135 ms with 10,000 moving units). Qt Quick's
-    software backend plus Chromium's software compositing cut that to ~36 ms. Nothing then draws
-    with OpenGL, yet Qt's X11 platform still loaded Mesa's GLX (llvmpipe and LLVM: ~60 MB resident
-    in the window's process, measured with 10,000 units) to probe a context it never uses; without
-    its GL integration (QT_XCB_GL_INTEGRATION=none) the same window draws the same frames (Qt logs
-    that it cannot create an OpenGL context and composites in software). With a GPU nothing changes.
-    `choice` (the rendering setting: software or gpu) overrides the detection; a QT_QUICK_BACKEND or
-    QT_XCB_GL_INTEGRATION set by the user is respected.
+    software backend plus Chromium's software compositing cut that to ~36 ms. With a GPU
+    nothing changes. `choice` (the rendering setting: software or gpu) overrides the detection;
+    a QT_QUICK_BACKEND set by the user is respected.
     """
     env = os.environ if environ is None else environ
     _favour_memory(env)
@@ -67,7 +63,6 @@ def configure_rendering(choice: str = "auto", environ: dict[str, str] | None = N
     if not software:
         return "gpu"
     env.setdefault("QT_QUICK_BACKEND", "software")
-    env.setdefault("QT_XCB_GL_INTEGRATION", "none")
     flags = env.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
     if "--disable-gpu" not in flags.split():
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " --disable-gpu").strip()
