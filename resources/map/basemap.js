@@ -13,7 +13,7 @@ const NAMES = { streets: 'Streets (imported)', online: 'Online tiles', none: 'No
 const RECENT_TILES = 200;      // render times kept for the page's report
 const LEVEL_DIFF = 1;          // the archive's tiles are drawn at twice their size: data zoom = map zoom - 1
 const PROBE_TIMEOUT_MS = 10000;
-const DECODED_TILES_KEPT = 12;   // protomaps-leaflet keeps 64 decoded data tiles: ~80 MB for a dense city
+const DECODED_TILES_KEPT = 24;   // protomaps-leaflet keeps 64 decoded data tiles: ~80 MB for a dense city
 
 // Keep at most `max` decoded data tiles in each of the layer's caches, the least recently used going
 // first. protomaps-leaflet 5.1.0 holds 64 (TileCache.cache, a Map of {used, data}); the view needs
