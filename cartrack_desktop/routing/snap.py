@@ -133,7 +133,8 @@ class Snapper:
         cx = x0[:, None, None] + off[None, :, None]
         cy = y0[:, None, None] + off[None, None, :]
         inside = (cx <= x1[:, None, None]) & (cy <= y1[:, None, None])
-        key = np.where(inside, cx * self._ny + cy, -1).reshape(fx.size, -1)
+        # in the index's own dtype: searchsorted would otherwise copy the whole index up to int64 per call
+        key = np.where(inside, cx * self._ny + cy, -1).reshape(fx.size, -1).astype(self.cell_keys.dtype)
         pos = np.minimum(np.searchsorted(self.cell_keys, key), max(self.cell_keys.size - 1, 0))
         hit = (self.cell_keys[pos] == key) if self.cell_keys.size else np.zeros(key.shape, dtype=bool)
         lo = np.where(hit, self.cell_ptr[pos], 0).ravel()
