@@ -63,6 +63,13 @@ def configure_rendering(choice: str = "auto", environ: dict[str, str] | None = N
     if not software:
         return "gpu"
     env.setdefault("QT_QUICK_BACKEND", "software")
+    # Qt WebEngine asks OpenGL for the GPU's vendor once at start-up (GPUInfo in its
+    # web_engine_context.cpp, to special-case NVIDIA), whatever the flags. Without a GPU that made
+    # Mesa load llvmpipe and LLVM into the window's process for that one question: ~60 MB resident
+    # (libLLVM 43 MB, the driver 8.5 MB, two rasteriser threads that then never ran). Indirect GLX
+    # makes the question fail at once without loading a driver; Qt keeps its GL integration, so
+    # nothing else changes (no OpenGL draws in this mode: Qt Quick and Chromium render in software).
+    env.setdefault("LIBGL_ALWAYS_INDIRECT", "1")
     flags = env.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
     if "--disable-gpu" not in flags.split():
         env["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " --disable-gpu").strip()

@@ -1,5 +1,7 @@
 import itertools
+import sys
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -336,3 +338,18 @@ def test_background_notices_reach_the_banner_and_the_status_bar(qtbot, app):
     errors.report("Redis", "connected", Level.INFO)
     assert not banner.isVisible()
     assert app.window.statusBar().currentMessage() == "Redis: connected"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_without_a_gpu_the_window_loads_no_opengl_driver(qtbot, app):
+    """Qt WebEngine asks OpenGL for the GPU's vendor at start-up; without a GPU that loaded Mesa's
+    llvmpipe and LLVM (~60 MB resident) into the window's process for nothing (application.py)."""
+    from cartrack_desktop.ui.application import has_gpu
+
+    if has_gpu():
+        pytest.skip("a GPU: OpenGL is meant to be used")
+    assert app.view.is_ready      # the map page is up: Qt WebEngine has started
+    threads = {p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm")}
+    assert not [t for t in threads if t.startswith("llvmpipe")]
+    maps = Path("/proc/self/maps").read_text()
+    assert "libLLVM" not in maps and "swrast_dri" not in maps and "libgallium" not in maps

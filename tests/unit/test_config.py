@@ -133,3 +133,17 @@ def test_the_page_engine_favours_memory_unless_the_user_set_js_flags():
     env = {"QTWEBENGINE_CHROMIUM_FLAGS": "--js-flags=--max-old-space-size=512"}
     assert configure_rendering("gpu", env) == "gpu"
     assert env["QTWEBENGINE_CHROMIUM_FLAGS"] == "--js-flags=--max-old-space-size=512"
+
+
+def test_without_a_gpu_opengl_loads_no_driver_unless_the_user_says_otherwise():
+    from cartrack_desktop.ui.application import configure_rendering
+
+    env: dict[str, str] = {}
+    configure_rendering("software", env)
+    assert env["LIBGL_ALWAYS_INDIRECT"] == "1" and env["QT_QUICK_BACKEND"] == "software"
+    env = {"LIBGL_ALWAYS_INDIRECT": "0"}
+    configure_rendering("software", env)
+    assert env["LIBGL_ALWAYS_INDIRECT"] == "0"
+    env = {}
+    configure_rendering("gpu", env)
+    assert "LIBGL_ALWAYS_INDIRECT" not in env and "QT_QUICK_BACKEND" not in env
