@@ -69,6 +69,7 @@ function unitReport(page, id) {
   const d = fleet.displayed(i, nowMs());
   // where it is on screen now (the last frame may predate a pan or zoom)
   const p = map.latLngToContainerPoint(d), size = map.getSize();
+  const trail = page.trail.points(i);
   const onScreen = !view.zooming && p.x >= 0 && p.y >= 0 && p.x <= size.x && p.y <= size.y;
   return {
     id: id, sign: fleet.signs[i], lat: fleet.fixLat[i], lng: fleet.fixLng[i], shownLat: d[0], shownLng: d[1],
@@ -77,7 +78,7 @@ function unitReport(page, id) {
     drawn: fleet.vis[i] === 1 && fleet.agg[i] === 0, aggregated: fleet.agg[i] === 1, labelled: fleet.labelled[i] === 1,
     always: fleet.always[i] === 1,
     faded: age >= palette.fadeS && age < palette.staleS, stale: age >= palette.staleS || !view.live,
-    trail: page.trail.length(i)
+    trail: trail.length, trailEnd: trail.length ? trail[trail.length - 1] : null
   };
 }
 

@@ -8,6 +8,8 @@ const MAX_EXTRAPOLATE_MS = 2500;  // dead reckoning between fixes stops this lon
 const M_PER_DEG = 111320;
 const MPH_TO_MPMS = 0.44704 / 1000;
 export const TRAIL_N = 64;        // ring slots per unit (>= the 60 s trail at 1 Hz)
+const GROWTH = 1.5;               // capacity grows by half: 10,000 units take 11,664 rows, not 16,384
+const TRAIL_TS_PER_S = 10;        // trail fix times are kept in tenths of a second from the first fix
 
 const F64 = Float64Array;
 const F32 = Float32Array;
@@ -21,8 +23,10 @@ const COLUMNS = {
   labelled: Uint8Array,  // 1: had a call-sign label last frame (labels.js keeps it first in line)
   trHead: Uint16Array, trLen: Uint16Array
 };
-// TRAIL_N values per unit: the ring of its recent fixes.
-const TRAIL_COLUMNS = { trLat: F64, trLng: F64, trTs: F64 };
+// TRAIL_N values per unit: the ring of its recent fixes, as 32-bit integers (the rings are most of the
+// store: three Float64 columns were 25 MB at 10,000 units). Positions in micro-degrees, the wire's own
+// precision; times in tenths of a second after the store's first fix (Int32: 6.8 years either way).
+const TRAIL_COLUMNS = { trLat: Int32Array, trLng: Int32Array, trTs: Int32Array };
 const COLUMN_NAMES = Object.keys(COLUMNS);
 const TRAIL_COLUMN_NAMES = Object.keys(TRAIL_COLUMNS);
 
@@ -39,6 +43,7 @@ export class Units {
     this.statusIndex = statusIndex;
     this.pendingMeta = new Map();   // call sign and status of units without a fix yet
     this.alwaysIds = new Set();     // ids Python always shows (units not here yet get the flag on arrival)
+    this.trTs0 = null;              // wall-clock seconds of trail time 0 (the first fix's)
     this._alloc(capacity);
   }
 
@@ -60,7 +65,7 @@ export class Units {
   slot(id) {
     let i = this.index.get(id);
     if (i !== undefined) { return i; }
-    if (this.n === this.cap) { this._alloc(this.cap * 2); }
+    if (this.n === this.cap) { this._alloc(Math.ceil(this.cap * GROWTH)); }
     i = this.n++;
     this.index.set(id, i);
     this.ids[i] = id;
@@ -154,20 +159,25 @@ export class Units {
     this.hdg[i] = hdg; this.spd[i] = spd; this.ts[i] = ts;
     const base = i * TRAIL_N;
     const h = this.trHead[i];
-    this.trLat[base + h] = lat; this.trLng[base + h] = lng; this.trTs[base + h] = ts;
+    if (this.trTs0 === null) { this.trTs0 = ts; }
+    this.trLat[base + h] = Math.round(lat * 1e6);
+    this.trLng[base + h] = Math.round(lng * 1e6);
+    this.trTs[base + h] = Math.round((ts - this.trTs0) * TRAIL_TS_PER_S);
     this.trHead[i] = (h + 1) % TRAIL_N;
     if (this.trLen[i] < TRAIL_N) { this.trLen[i] += 1; }
   }
 
-  // Unit i's fixes since sinceTs (wall-clock seconds), oldest first, as [lat, lng] pairs.
+  // Unit i's fixes since sinceTs (wall-clock seconds, to a tenth), oldest first, as [lat, lng] pairs.
   trail(i, sinceTs) {
     const out = [];
+    if (this.trTs0 === null) { return out; }
+    const since = Math.round((sinceTs - this.trTs0) * TRAIL_TS_PER_S);
     const base = i * TRAIL_N;
     const len = this.trLen[i];
     const head = this.trHead[i];
     for (let k = len; k >= 1; k--) {
       const j = base + ((head - k + TRAIL_N) % TRAIL_N);
-      if (this.trTs[j] >= sinceTs) { out.push([this.trLat[j], this.trLng[j]]); }
+      if (this.trTs[j] >= since) { out.push([this.trLat[j] / 1e6, this.trLng[j] / 1e6]); }
     }
     return out;
   }

@@ -159,6 +159,8 @@ def test_double_click_tracks_and_details_follow(qtbot, app, redis_url):
     st = page_state(qtbot, app, ["TRK-1"])
     assert st["trackedLabel"] == "TRK-1" and st["following"]
     assert st["unit"]["TRK-1"]["trail"] >= 2
+    # the trail ends at the new fix (its ring keeps micro-degrees, the wire's precision)
+    assert st["unit"]["TRK-1"]["trailEnd"] == pytest.approx([lat2, lng2], abs=1.01e-6)
     # the map follows: the unit (drawn moving on from its fix by dead reckoning) stays at the centre
     def centred():
         st = page_state(qtbot, app, ["TRK-1"])

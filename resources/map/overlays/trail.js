@@ -28,8 +28,8 @@ export class TrailLayer {
     if (this.line) { this.line.setLatLngs([]); }
   }
 
-  // How many of unit i's fixes the trail would show (diagnostics).
-  length(i) {
-    return this.fleet.trail(i, wallS() - TRAIL_S).length;
+  // Unit i's fixes the trail would show, oldest first (diagnostics).
+  points(i) {
+    return this.fleet.trail(i, wallS() - TRAIL_S);
   }
 }
