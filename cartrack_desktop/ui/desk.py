@@ -156,5 +156,5 @@ class Desk:
 
     def save_screenshot(self, path: Path) -> bool:
         """The window now (scripts); --screenshot waits for the panels to agree (ScreenshotJob.take)."""
-        self.ticker.tick()  # panels and status bar as of now
+        self.ticker.refresh()  # panels and status bar as of now
         return save_screenshot(self.window, path, self.ctx.errors)

@@ -79,7 +79,7 @@ def report(url: str, device: str, lat: float, lng: float, t: float, **extra: Any
 def shot(qtbot: Any, app: Any, name: str, car_ids: list[str]) -> None:
     """A screenshot for the report, once the screen shows these units drawn (the X server's copy of
     the web view lags its page: wait until a unit's pixel is not the map's background)."""
-    app.desk.ticker.tick()
+    app.desk.ticker.refresh()
     units = page_state(qtbot, app, car_ids)["unit"]
     view = app.view
 

@@ -87,7 +87,7 @@ class ScreenshotJob(QObject):
 
     async def _agreed(self, last_live: int | None) -> tuple[bool, int]:
         """One check: the page drew what the window knows, the count held, the panels show it."""
-        self._ticker.tick()            # counts, status bar and Fleet panel as of now
+        self._ticker.refresh()         # counts, status bar and Fleet panel as of now
         w, fleet = self._ctx.window, self._ctx.fleet
         on_map = self._on_map()
         page = await self._page_units()

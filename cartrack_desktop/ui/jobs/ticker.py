@@ -28,14 +28,21 @@ class Ticker(QObject):
         self._timer.start()
 
     def tick(self) -> None:
+        """The clock's second: the update rate over it, then refresh()."""
         fleet = self._fleet
-        fleet.expire()
         now = time.monotonic()
         dt = now - self._last_rate_t
         if dt > 0:
             self.updates_per_s = (fleet.updates_total - self._last_updates) / dt
         self._last_updates, self._last_rate_t = fleet.updates_total, now
-        self.counts = fleet.counts()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Units expired and counts taken as of now, and what shows them refreshed, between the clock's
+        seconds (a screenshot). The update rate keeps its one-second window: measured over the few ms
+        since the last tick it read 0 in every --screenshot while the fleet moved."""
+        self._fleet.expire()
+        self.counts = self._fleet.counts()
         self.ticked.emit()
 
     def stop(self) -> None:
