@@ -323,10 +323,13 @@ def test_tooltip_stays_inside_the_map(qtbot, app, redis_url, corner):
     assert box["left"] + box["width"] <= u["x"]          # flipped to the left of the unit
     if corner == "bottom-right":
         assert box["top"] + box["height"] <= u["y"]      # and above it
-    # the tooltip really is there on the screen, inside the map: its dark box under its middle
-    img = map_image(app)
-    mid = img.pixelColor(box["left"] + box["width"] // 2, box["top"] + 2)
-    assert max(mid.red(), mid.green(), mid.blue()) < 90, mid.name()
+    # the tooltip really is there on the screen, inside the map: its dark box under its middle (waited
+    # for: the X server's copy of the web view can be a frame behind the page that reported the tooltip)
+    def on_screen() -> None:
+        mid = map_image(app).pixelColor(box["left"] + box["width"] // 2, box["top"] + 2)
+        assert max(mid.red(), mid.green(), mid.blue()) < 90, mid.name()
+
+    qtbot.waitUntil(on_screen, timeout=3000)
 
 
 # ---- --screenshot ------------------------------------------------------------------------------------
